@@ -10,10 +10,10 @@ cannot express (a vhid of 300, advskew above 255 ...).
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class DropReason(str, Enum):
+class DropReason(StrEnum):
     """Why a received packet was not accepted.
 
     Named after the BSD kernels' ``struct carpstats`` counters where one

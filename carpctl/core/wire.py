@@ -166,6 +166,7 @@ def decode(payload: bytes) -> CarpHeader:
     if header.authlen != CARP_AUTHLEN:
         raise RemoteProtocolError(
             DropReason.NOTCARP,
-            f"authlen {header.authlen}, expected {CARP_AUTHLEN}; looks like {not_carp_hint(payload)}",
+            f"authlen {header.authlen}, expected {CARP_AUTHLEN}; "
+            f"looks like {not_carp_hint(payload)}",
         )
     return header
