@@ -2,19 +2,15 @@
 
 Inputs are method calls that carry ``now`` (seconds on any monotonic clock);
 outputs are lists of effects. ``get_timer()`` says when the machine next
-wants ``handle_timer(now)``. Every input is first classified into a
-``Trigger``; the table ``TRANSITIONS`` then says where each (state, trigger)
-leads and why, so the protocol's rules read as data. Entering and leaving a
-state add that state's standard effects (arming timers, addresses).
+wants ``handle_timer(now)``. The rules themselves are data in
+``transitions.py``; this class classifies inputs, looks the transition up
+and adds each state's standard enter/leave effects (timers, addresses).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import Enum, auto
-from ipaddress import IPv4Address, IPv6Address
 
 from carpctl.core import auth, timing, wire
 from carpctl.core.effects import (
@@ -22,7 +18,6 @@ from carpctl.core.effects import (
     AssignAddresses,
     Effect,
     IPAddress,
-    Reason,
     ReleaseAddresses,
     SendAdvertisement,
     SplitBrainSeen,
@@ -30,169 +25,20 @@ from carpctl.core.effects import (
     StateChanged,
 )
 from carpctl.core.errors import DropReason, LocalProtocolError, RemoteProtocolError
-from carpctl.core.timing import Priority, Timing
+from carpctl.core.timing import Priority
+from carpctl.core.transitions import (
+    TRANSITIONS,
+    Action,
+    Trigger,
+    classify_as_backup,
+    classify_as_master,
+)
+from carpctl.core.vhid import MasterSeen, VhidConfig
+
+T = Trigger
 
 COUNTER_MODULUS = 1 << 64
 REANNOUNCE_AFTER_ADS = 2  # OpenBSD/ucarp's delayed second announcement
-
-
-@dataclass(frozen=True, slots=True)
-class VhidConfig:
-    """A virtual host's configuration. Invalid values raise LocalProtocolError."""
-
-    vhid: int
-    addresses: tuple[IPAddress, ...]
-    advbase: int = 1
-    advskew: int = 0
-    key: bytes = b""
-    preempt: bool = False
-    timing: Timing = Timing.FREEBSD
-    hashed: auth.VirtualHostAddresses = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.vhid <= 255:
-            raise LocalProtocolError(f"vhid must be 1..255, got {self.vhid}")
-        if not 0 <= self.advbase <= 255:
-            raise LocalProtocolError(f"advbase must be 0..255, got {self.advbase}")
-        if not 0 <= self.advskew <= 254:
-            raise LocalProtocolError(f"advskew must be 0..254, got {self.advskew}")
-        if self.advbase == 0 and self.advskew == 0:
-            raise LocalProtocolError("advbase 0 needs an advskew above 0")
-        if not self.addresses:
-            raise LocalProtocolError(f"vhid {self.vhid} has no addresses")
-        if len(self.key) > auth.KEY_MAX_LEN:
-            raise LocalProtocolError(f"key longer than {auth.KEY_MAX_LEN} bytes")
-        object.__setattr__(self, "hashed", auth.VirtualHostAddresses.of(self.addresses))
-
-    @property
-    def families(self) -> tuple[int, ...]:
-        """Address families this vhid advertises on: 4, 6 or both."""
-        has_v4 = any(isinstance(a, IPv4Address) for a in self.addresses)
-        has_v6 = any(isinstance(a, IPv6Address) for a in self.addresses)
-        return (4,) * has_v4 + (6,) * has_v6
-
-
-@dataclass(frozen=True, slots=True)
-class MasterSeen:
-    """The last valid advertisement heard for this vhid."""
-
-    src: IPAddress
-    family: int
-    advbase: int
-    advskew: int
-    demote: int
-    at: float
-
-
-class Trigger(Enum):
-    LINK_UP = auto()
-    LINK_DOWN = auto()
-    SHUTDOWN = auto()
-    ADMIN_MASTER = auto()
-    ADMIN_BACKUP = auto()
-    MASTER_DOWN_TIMER = auto()
-    ADVERT_TIMER = auto()
-    PRIORITY_CHANGED = auto()
-    # advertisement received while BACKUP
-    SLOWER_MASTER_PREEMPTABLE = auto()
-    MORE_DEMOTED_MASTER = auto()
-    BOW_OUT = auto()
-    MASTER_WILL_TIME_OUT = auto()
-    MASTER_ALIVE = auto()
-    # advertisement received while MASTER
-    BETTER_MASTER = auto()
-    LESS_DEMOTED_MASTER = auto()
-    WORSE_MASTER = auto()
-    PEER_LEAVING = auto()
-
-
-class Action(Enum):
-    """Extra work of a transition, beyond the standard enter/leave effects."""
-
-    ADVERTISE_NOW = auto()  # out of turn: the next one follows a full interval later
-    ADVERTISE_ON_SCHEDULE = auto()  # the timer's: keep the cadence of the deadlines
-    RESTART_MASTER_DOWN = auto()  # for the family the advertisement came on
-    REANNOUNCE = auto()
-    BOW_OUT = auto()
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    target: State
-    reason: Reason | None = None
-    actions: tuple[Action, ...] = ()
-
-
-INIT, BACKUP, MASTER = State.INIT, State.BACKUP, State.MASTER
-T = Trigger
-
-TRANSITIONS: dict[tuple[State, Trigger], Transition] = {
-    (INIT, T.LINK_UP): Transition(BACKUP, Reason.INIT_COMPLETE),
-    (BACKUP, T.LINK_DOWN): Transition(INIT, Reason.INTERFACE_DOWN),
-    (MASTER, T.LINK_DOWN): Transition(INIT, Reason.INTERFACE_DOWN),
-    (BACKUP, T.SHUTDOWN): Transition(INIT, Reason.SHUTDOWN),
-    (MASTER, T.SHUTDOWN): Transition(INIT, Reason.SHUTDOWN, (Action.BOW_OUT,)),
-    (BACKUP, T.ADMIN_MASTER): Transition(MASTER, Reason.ADMIN),
-    (MASTER, T.ADMIN_BACKUP): Transition(BACKUP, Reason.ADMIN),
-    (BACKUP, T.MASTER_DOWN_TIMER): Transition(MASTER, Reason.MASTER_TIMED_OUT),
-    (BACKUP, T.SLOWER_MASTER_PREEMPTABLE): Transition(MASTER, Reason.PREEMPT),
-    (BACKUP, T.MORE_DEMOTED_MASTER): Transition(MASTER, Reason.REMOTE_MORE_DEMOTED),
-    (BACKUP, T.BOW_OUT): Transition(MASTER, Reason.BOW_OUT),
-    (BACKUP, T.MASTER_WILL_TIME_OUT): Transition(MASTER, Reason.MASTER_WILL_TIME_OUT),
-    (BACKUP, T.MASTER_ALIVE): Transition(BACKUP, None, (Action.RESTART_MASTER_DOWN,)),
-    (MASTER, T.BETTER_MASTER): Transition(BACKUP, Reason.MORE_FREQUENT),
-    (MASTER, T.LESS_DEMOTED_MASTER): Transition(BACKUP, Reason.LESS_DEMOTED),
-    (MASTER, T.WORSE_MASTER): Transition(MASTER, None, (Action.REANNOUNCE,)),
-    (MASTER, T.ADVERT_TIMER): Transition(MASTER, None, (Action.ADVERTISE_ON_SCHEDULE,)),
-    (MASTER, T.PRIORITY_CHANGED): Transition(MASTER, None, (Action.ADVERTISE_NOW,)),
-}
-# Anything else is ignored: e.g. advertisements in INIT, a bow-out heard as MASTER.
-
-
-def classify_as_backup(
-    local: Priority, my_demote: int, remote: wire.CarpHeader, preempt: bool, advbase: int
-) -> Trigger:
-    """Protocol section 4.4: what a valid advertisement means to a BACKUP."""
-    theirs = (remote.advbase, remote.advskew)
-    if remote.is_bow_out:
-        return T.BOW_OUT
-    if preempt and local < theirs and remote.demote >= my_demote:
-        return T.SLOWER_MASTER_PREEMPTABLE
-    if remote.demote > my_demote:  # OpenBSD: a demoted master is replaced
-        return T.MORE_DEMOTED_MASTER
-    # Skipped for advbase 0, as OpenBSD does: 3 * 0 would beat everyone.
-    if advbase > 0 and (3 * local[0], local[1]) < theirs:
-        return T.MASTER_WILL_TIME_OUT
-    return T.MASTER_ALIVE
-
-
-def classify_as_master(
-    local: Priority,
-    my_demote: int,
-    remote: wire.CarpHeader,
-    *,
-    my_address: IPAddress | None = None,
-    their_address: IPAddress | None = None,
-) -> Trigger:
-    """Protocol section 4.5: what a valid advertisement means to a MASTER.
-
-    The kernels yield on a tie, so two equal masters both drop to BACKUP and
-    race again. When our own source address is known we break the tie as
-    ucarp does, the lower address staying MASTER (numeric order, which is
-    ucarp's order too when the first three octets are equal), so equal
-    priorities settle on one master.
-    """
-    if remote.is_bow_out:
-        return T.PEER_LEAVING
-    theirs = (remote.advbase, remote.advskew)
-    tie = local == theirs and remote.demote == my_demote
-    if tie and my_address is not None and their_address is not None:
-        return T.WORSE_MASTER if int(my_address) < int(their_address) else T.BETTER_MASTER
-    if local >= theirs and remote.demote <= my_demote:
-        return T.BETTER_MASTER
-    if remote.demote < my_demote:
-        return T.LESS_DEMOTED_MASTER
-    return T.WORSE_MASTER
 
 
 def _random_counter() -> int:
