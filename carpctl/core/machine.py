@@ -61,7 +61,6 @@ class VhidMachine:
         self.source_addresses: dict[int, IPAddress] = {}
         self._random_counter = random_counter
         self._counter: int | None = None  # None: not yet initialised (random per ad)
-        self._last_sent_counter: int | None = None
         self._advert_due: float | None = None
         self._master_down_due: dict[int, float] = {}
         self._ads_until_reannounce: int | None = None
@@ -151,7 +150,10 @@ class VhidMachine:
         """Handle an advertisement whose checksum and version already passed.
 
         Raises RemoteProtocolError (state untouched) for the checks that need
-        this vhid's context: family, TTL, HMAC, our own looped packet.
+        this vhid's context: family, TTL, HMAC. (No counter-based loop check:
+        under FreeBSD's scheme every backup adopts the same peer counter, so
+        two of them legitimately send equal counters. Loops are caught by
+        source address in the Receiver.)
         """
         if header.vhid != self.vhid:
             raise LocalProtocolError(f"vhid {header.vhid} delivered to vhid {self.vhid}")
@@ -170,8 +172,6 @@ class VhidMachine:
                 f"incorrect hash for vhid {self.vhid} from {src}: "
                 "check the password, the vhid and the address list",
             )
-        if header.counter == self._last_sent_counter:
-            raise RemoteProtocolError(DropReason.LOOP, f"own advertisement looped back from {src}")
         self._counter = header.counter  # FreeBSD/ucarp: continue from the peer's counter
         self.master_seen = MasterSeen(
             src, family, header.advbase, header.advskew, header.demote, now
@@ -248,7 +248,6 @@ class VhidMachine:
         else:
             counter = (self._counter + 1) % COUNTER_MODULUS
             self._counter = counter
-        self._last_sent_counter = counter
         advbase, advskew = timing.BOW_OUT if bow_out else self.priority
         header = wire.CarpHeader(
             vhid=c.vhid,
