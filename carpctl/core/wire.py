@@ -62,8 +62,17 @@ def _check_byte(name: str, value: int) -> None:
 
 
 def encode(header: CarpHeader) -> bytes:
-    """Serialize ``header``, computing the checksum (its ``checksum`` is ignored)."""
-    for name in ("vhid", "advbase", "advskew", "demote", "authlen"):
+    """Serialize ``header``, computing the checksum (its ``checksum`` is ignored).
+
+    Raises ``LocalProtocolError`` for values the wire cannot carry: a vhid
+    outside 1..255, another byte field outside 0..255, version or type
+    beyond 4 bits, a counter beyond 64 bits, a digest that is not 20 bytes.
+    Version, type and authlen are not forced to CARP's values, so tests and
+    tools can build VRRP-like packets.
+    """
+    if not 1 <= header.vhid <= 255:
+        raise LocalProtocolError(f"vhid must be 1..255, got {header.vhid}")
+    for name in ("advbase", "advskew", "demote", "authlen"):
         _check_byte(name, getattr(header, name))
     if not 0 <= header.version <= 15 or not 0 <= header.type <= 15:
         raise LocalProtocolError("version and type must each fit in 4 bits")
@@ -141,11 +150,19 @@ def not_carp_hint(payload: bytes) -> str | None:
 def decode(payload: bytes) -> CarpHeader:
     """Decode and validate a received advertisement's CARP bytes.
 
-    Checks, in the kernels' order: length, checksum, version; then (stricter
+    Checks, in the kernels' order: length (BADLEN, naming VRRPv2 when the
+    bytes look like one), checksum, version; then (stricter
     than the kernels, who always send them) type 1 and authlen 7, so VRRP on
     the shared group is told apart. vhid, TTL and HMAC need local context and
     are checked by the caller. Any failure raises ``RemoteProtocolError``.
     """
+    if len(payload) < CARP_HEADER_LEN:
+        hint = not_carp_hint(payload)
+        raise RemoteProtocolError(
+            DropReason.BADLEN,
+            f"truncated CARP header: {len(payload)} of {CARP_HEADER_LEN} bytes"
+            + (f"; looks like {hint}" if hint else ""),
+        )
     header = parse(payload)
     if not checksum_ok(payload):
         hint = not_carp_hint(payload)
