@@ -36,8 +36,9 @@ class VirtualHostAddresses:
 
     @classmethod
     def of(cls, addresses: Iterable[IPv4Address | IPv6Address]) -> VirtualHostAddresses:
-        v4 = {a for a in addresses if isinstance(a, IPv4Address)}
-        v6 = {a for a in addresses if isinstance(a, IPv6Address)}
+        given = tuple(addresses)  # may be a one-shot iterator
+        v4 = {a for a in given if isinstance(a, IPv4Address)}
+        v6 = {a for a in given if isinstance(a, IPv6Address)}
         return cls(
             ipv4=tuple(sorted(v4)),
             ipv6=tuple(sorted(a for a in v6 if not a.is_link_local)),
