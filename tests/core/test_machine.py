@@ -236,7 +236,7 @@ def test_demotion_changes_readvertise_at_once_only_when_the_skew_changes() -> No
     assert isinstance(ad, SendAdvertisement)
     assert ad.header.advskew == 230
     assert m.get_timer() == pytest.approx(100.2 + 1 + 230 / 256)
-    [ad] = m.set_demotion(40, 100.3)
+    ad = m.set_demotion(40, 100.3)[0]
     assert isinstance(ad, SendAdvertisement)
     assert ad.header.advskew == 240
     assert m.set_demotion(500, 100.4) == []  # still clamped at 240: nothing to tell
