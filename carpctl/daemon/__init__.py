@@ -1,0 +1,1 @@
+"""The supervisor daemon: configuration, logging, the asyncio driver."""

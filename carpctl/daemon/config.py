@@ -1,0 +1,278 @@
+"""Load and validate carpctl.toml (design section 4).
+
+A bad config is refused before anything changes, with the file, the key
+path and what was expected: ``carpctl.toml: vhid[1].advskew: expected an
+integer 0..254, got 300``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Interface, IPv6Interface, ip_address, ip_interface
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from carpctl.core import auth
+from carpctl.core.timing import Timing
+
+DEFAULT_PATH = Path("/etc/carpctl/carpctl.toml")
+BACKENDS = ("auto", "embedded", "freebsd", "openbsd")
+LOG_FORMATS = ("auto", "console", "json")
+# Linux allows 15 bytes; BSD names are letters, digits, '.', '_' and '-'.
+INTERFACE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,15}")
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config problem: where it is and what was expected."""
+
+    def __init__(self, file: Path | str, key: str, message: str) -> None:
+        super().__init__(f"{file}: {key}: {message}" if key else f"{file}: {message}")
+        self.file, self.key = str(file), key
+
+
+@dataclass(frozen=True)
+class CarpctlSection:
+    backend: str = "auto"
+    control_socket: Path = Path("/run/carpctl/carpctl.sock")
+    state_dir: Path = Path("/var/lib/carpctl")
+    log_format: str = "auto"
+    metrics_listen: str = ""
+
+
+@dataclass(frozen=True)
+class CarpSection:
+    allow: bool = True
+    preempt: bool = False
+    log: int = 1
+    ifdown_demotion_factor: int = 240
+    senderr_demotion_factor: int = 240
+
+
+@dataclass(frozen=True)
+class VhidSection:
+    vhid: int
+    interface: str
+    addresses: tuple[IPv4Interface | IPv6Interface, ...]
+    key: bytes = field(repr=False)  # the HMAC key; kept out of repr() and so out of logs
+    advbase: int = 1
+    advskew: int = 0
+    timing: Timing = Timing.FREEBSD
+    peer: str = ""  # unicast peer address; "" means multicast
+    virtual_mac: bool = False
+
+    @property
+    def name(self) -> str:
+        """The devd-style name, ``1@eth0``."""
+        return f"{self.vhid}@{self.interface}"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    carpctl: CarpctlSection = CarpctlSection()
+    carp: CarpSection = CarpSection()
+    vhids: tuple[VhidSection, ...] = ()
+
+
+class _Reader:
+    """Typed access to one table, collecting the key path for errors."""
+
+    def __init__(self, file: Path, path: str, table: Any) -> None:
+        self.file, self.path = file, path
+        if not isinstance(table, dict):
+            raise self.error("", "expected a table")
+        self.table: dict[str, Any] = table
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def error(self, name: str, message: str) -> ConfigError:
+        return ConfigError(self.file, self.key(name) if name else self.path, message)
+
+    def get(
+        self,
+        name: str,
+        kind: type[T],
+        default: T | None = None,
+        check: Callable[[T], bool] | None = None,
+        expect: str = "",
+    ) -> T:
+        self.used.add(name)
+        if name not in self.table:
+            if default is None:
+                raise self.error(name, f"missing; expected {expect or kind.__name__}")
+            return default
+        value = self.table[name]
+        # bool is an int in Python; TOML keeps them apart, so do we.
+        wrong_type = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+        if wrong_type or (check is not None and not check(value)):
+            raise self.error(name, f"expected {expect or kind.__name__}, got {value!r}")
+        return cast(T, value)
+
+    def done(self) -> None:
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            raise self.error(unknown[0], "unknown key")
+
+
+def _int_range(low: int, high: int) -> tuple[Callable[[int], bool], str]:
+    return (lambda v: low <= v <= high), f"an integer {low}..{high}"
+
+
+def _carpctl(file: Path, raw: Any) -> CarpctlSection:
+    r = _Reader(file, "carpctl", raw)
+    section = CarpctlSection(
+        backend=r.get(
+            "backend", str, "auto", BACKENDS.__contains__, f"one of {', '.join(BACKENDS)}"
+        ),
+        control_socket=Path(r.get("control_socket", str, str(CarpctlSection.control_socket))),
+        state_dir=Path(r.get("state_dir", str, str(CarpctlSection.state_dir))),
+        log_format=r.get(
+            "log_format", str, "auto", LOG_FORMATS.__contains__, f"one of {', '.join(LOG_FORMATS)}"
+        ),
+        metrics_listen=r.get("metrics_listen", str, ""),
+    )
+    r.done()
+    return section
+
+
+def _carp(file: Path, raw: Any) -> CarpSection:
+    r = _Reader(file, "carp", raw)
+    factor, factor_text = _int_range(0, 240)
+    section = CarpSection(
+        allow=r.get("allow", bool, True),
+        preempt=r.get("preempt", bool, False),
+        log=r.get("log", int, 1, *_int_range(0, 7)),
+        ifdown_demotion_factor=r.get("ifdown_demotion_factor", int, 240, factor, factor_text),
+        senderr_demotion_factor=r.get("senderr_demotion_factor", int, 240, factor, factor_text),
+    )
+    r.done()
+    return section
+
+
+def _address(r: _Reader, index: int, text: Any) -> IPv4Interface | IPv6Interface:
+    key = f"addresses[{index}]"
+    if not isinstance(text, str):
+        raise r.error(key, f"expected an address with prefix length, got {text!r}")
+    try:
+        address = ip_interface(text)
+    except ValueError:
+        raise r.error(key, f"expected an address like 198.51.100.10/24, got {text!r}") from None
+    if "/" not in text:
+        raise r.error(key, f"expected a prefix length (e.g. {text}/24), got {text!r}")
+    if address.ip.is_multicast or address.ip.is_unspecified:
+        raise r.error(key, f"expected a unicast address, got {text!r}")
+    return address
+
+
+def _password(r: _Reader, file: Path) -> bytes:
+    has_password, has_file = "password" in r.table, "password_file" in r.table
+    if has_password and has_file:
+        raise r.error("password_file", "expected either password or password_file, not both")
+    if has_file:
+        name = r.get("password_file", str)
+        path = (file.parent / name) if not Path(name).is_absolute() else Path(name)
+        try:
+            secret = path.read_bytes().split(b"\n", 1)[0].rstrip(b"\r")
+        except OSError as error:
+            raise r.error("password_file", f"cannot read {path}: {error.strerror}") from None
+    else:
+        secret = r.get("password", str, "").encode()
+    if len(secret) > auth.KEY_MAX_LEN:
+        raise r.error(
+            "password_file" if has_file else "password",
+            f"expected at most {auth.KEY_MAX_LEN} bytes (the kernels use no more; "
+            f"ucarp refuses longer), got {len(secret)}",
+        )
+    return secret
+
+
+def _vhid(file: Path, index: int, raw: Any) -> VhidSection:
+    r = _Reader(file, f"vhid[{index}]", raw)
+    number = r.get("vhid", int, None, *_int_range(1, 255))
+    interface = r.get(
+        "interface",
+        str,
+        None,
+        lambda name: INTERFACE_NAME.fullmatch(name) is not None,
+        "an interface name (1-15 characters)",
+    )
+    advbase = r.get("advbase", int, 1, *_int_range(0, 255))
+    advskew = r.get("advskew", int, 0, *_int_range(0, 254))
+    if advbase == 0 and advskew == 0:
+        raise r.error("advskew", "expected above 0 when advbase is 0")
+    raw_addresses = r.get("addresses", list, None, bool, "a non-empty list of addresses")
+    addresses = tuple(_address(r, i, a) for i, a in enumerate(raw_addresses))
+    timing_name = r.get(
+        "timing", str, "freebsd", {t.value for t in Timing}.__contains__, "freebsd or openbsd"
+    )
+    peer = r.get("peer", str, "")
+    if peer:
+        try:
+            ip_address(peer)
+        except ValueError:
+            raise r.error("peer", f"expected a unicast IP address, got {peer!r}") from None
+    r.used.update({"password", "password_file"})
+    section = VhidSection(
+        vhid=number,
+        interface=interface,
+        addresses=addresses,
+        key=_password(r, file),
+        advbase=advbase,
+        advskew=advskew,
+        timing=Timing(timing_name),
+        peer=peer,
+        virtual_mac=r.get("virtual_mac", bool, False),
+    )
+    r.done()
+    return section
+
+
+SECTIONS = ("carpctl", "carp", "vhid")
+
+
+def parse(text: str, file: Path | str = DEFAULT_PATH) -> Config:
+    file = Path(file)
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(file, "", f"not valid TOML: {error}") from None
+    unknown = sorted(set(document) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(
+            file, unknown[0], f"unknown section; expected one of {', '.join(SECTIONS)}"
+        )
+    raw_vhids = document.get("vhid", [])
+    if not isinstance(raw_vhids, list):
+        raise ConfigError(file, "vhid", "expected [[vhid]] tables")
+    vhids = tuple(_vhid(file, i, v) for i, v in enumerate(raw_vhids))
+    seen: dict[str, int] = {}
+    for i, v in enumerate(vhids):
+        if v.name in seen:
+            raise ConfigError(
+                file, f"vhid[{i}].vhid", f"duplicate: {v.name} is also vhid[{seen[v.name]}]"
+            )
+        seen[v.name] = i
+    return Config(
+        path=file,
+        carpctl=_carpctl(file, document.get("carpctl", {})),
+        carp=_carp(file, document.get("carp", {})),
+        vhids=vhids,
+    )
+
+
+def load(path: Path | str = DEFAULT_PATH) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(path, "", f"cannot read the config: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, "", "not UTF-8 text") from None
+    return parse(text, path)
