@@ -114,6 +114,12 @@ def build_ipv4(
     """An IPv4 datagram with DF set, as the kernels and ucarp send it."""
     if not (0 <= ttl <= 255 and 0 <= tos <= 255 and 0 <= ident <= 0xFFFF):
         raise LocalProtocolError("ttl, tos and ident out of range")
+    if not 0 <= protocol <= 255:
+        raise LocalProtocolError(f"protocol must be 0..255, got {protocol}")
+    if not (isinstance(src, IPv4Address) and isinstance(dst, IPv4Address)):
+        raise LocalProtocolError(f"IPv4 datagram needs IPv4 addresses, got {src!r} -> {dst!r}")
+    if 20 + len(payload) > 0xFFFF:
+        raise LocalProtocolError(f"payload of {len(payload)} bytes does not fit in IPv4")
     header = struct.pack(
         "!BBHHHBBH4s4s",
         0x45,
@@ -140,8 +146,19 @@ def build_ipv6(
     traffic_class: int = 0,
     protocol: int = IPPROTO_CARP,
 ) -> bytes:
+    """An IPv6 datagram without extension headers (flow label 0).
+
+    ``protocol`` is the Next Header value: pass 0 (hop-by-hop) and put the
+    extension headers at the start of ``payload`` to build a chain.
+    """
     if not (0 <= hop_limit <= 255 and 0 <= traffic_class <= 255):
         raise LocalProtocolError("hop limit and traffic class out of range")
+    if not 0 <= protocol <= 255:
+        raise LocalProtocolError(f"next header must be 0..255, got {protocol}")
+    if not (isinstance(src, IPv6Address) and isinstance(dst, IPv6Address)):
+        raise LocalProtocolError(f"IPv6 datagram needs IPv6 addresses, got {src!r} -> {dst!r}")
+    if len(payload) > 0xFFFF:
+        raise LocalProtocolError(f"payload of {len(payload)} bytes needs a jumbogram")
     first_word = 6 << 28 | traffic_class << 20
     header = struct.pack(
         "!IHBB16s16s", first_word, len(payload), protocol, hop_limit, src.packed, dst.packed
