@@ -298,7 +298,7 @@ def test_digest_matches_an_independent_message_builder(
 def test_link_local_is_left_out_of_the_sent_digest(
     addresses: list[Address], link_locals: list[IPv6Address]
 ) -> None:
-    with_ll = VirtualHostAddresses.of(addresses + link_locals)
+    with_ll = VirtualHostAddresses.of([*addresses, *link_locals])
     without_ll = VirtualHostAddresses.of(addresses)
     sent = compute_digest(b"pw", 3, with_ll, 5)
     assert sent == compute_digest(b"pw", 3, without_ll, 5)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from ipaddress import IPv4Address, ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,9 @@ class Advert:
 def _load() -> list[Advert]:
     adverts: list[Advert] = []
     for capture in INDEX["captures"]:
-        nodes = {IPv4Address(n["src_ip"]): n for n in capture["nodes"]}
+        nodes: dict[IPv4Address | IPv6Address, dict[str, Any]] = {
+            IPv4Address(n["src_ip"]): n for n in capture["nodes"]
+        }
         carp_frames = 0
         for frame in read_pcap(VECTORS / capture["file"]):
             if frame.ethertype != ETHERTYPE_IPV4:

@@ -154,7 +154,7 @@ def test_parse_reports_fields_without_judging(
 ) -> None:
     if field in {"version", "type"}:
         value &= 0x0F
-    odd = replace(header, **{field: value})
+    odd = replace(header, **{field: value})  # type: ignore[arg-type]
     parsed = wire.parse(wire.encode(odd))
     assert getattr(parsed, field) == value
     assert replace(parsed, checksum=0) == odd
