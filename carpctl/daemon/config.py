@@ -11,7 +11,14 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Interface, IPv6Interface, ip_address, ip_interface
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv6Address,
+    IPv6Interface,
+    ip_address,
+    ip_interface,
+)
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -62,7 +69,7 @@ class VhidSection:
     advbase: int = 1
     advskew: int = 0
     timing: Timing = Timing.FREEBSD
-    peer: str = ""  # unicast peer address; "" means multicast
+    peer: IPv4Address | IPv6Address | None = None  # unicast peer; None: multicast
     virtual_mac: bool = False
 
     @property
@@ -212,12 +219,15 @@ def _vhid(file: Path, index: int, raw: Any) -> VhidSection:
     timing_name = r.get(
         "timing", str, "freebsd", {t.value for t in Timing}.__contains__, "freebsd or openbsd"
     )
-    peer = r.get("peer", str, "")
-    if peer:
+    peer_text = r.get("peer", str, "")
+    peer = None
+    if peer_text:
         try:
-            ip_address(peer)
+            peer = ip_address(peer_text)
         except ValueError:
-            raise r.error("peer", f"expected a unicast IP address, got {peer!r}") from None
+            raise r.error("peer", f"expected a unicast IP address, got {peer_text!r}") from None
+        if peer.is_multicast:
+            raise r.error("peer", f"expected a unicast IP address, got {peer_text!r}")
     r.used.update({"password", "password_file"})
     section = VhidSection(
         vhid=number,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import ip_interface
+from ipaddress import ip_address, ip_interface
 from pathlib import Path
 
 import pytest
@@ -62,7 +62,7 @@ def test_a_full_config_loads(tmp_path: Path) -> None:
         0,
         Timing.OPENBSD,
         b"from-a-file",
-        "203.0.113.9",
+        ip_address("203.0.113.9"),
     )
 
 

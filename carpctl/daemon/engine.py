@@ -1,0 +1,334 @@
+"""The embedded CARP engine: the core's machines driven by one asyncio loop.
+
+Thin on purpose: it feeds packets, link events and timer expiries into the
+sans-I/O machines and performs the effects they return. Time is the loop's
+monotonic clock. All OS work goes through the small interfaces of
+``carpctl.daemon.ports``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import Any
+
+from carpctl.core.effects import (
+    Announce,
+    AssignAddresses,
+    Effect,
+    ReleaseAddresses,
+    SendAdvertisement,
+    SplitBrainSeen,
+    State,
+    StateChanged,
+)
+from carpctl.core.errors import RemoteProtocolError
+from carpctl.core.ledger import Entry, Ledger, SendErrorTracker
+from carpctl.core.machine import VhidMachine
+from carpctl.core.receiver import Receiver
+from carpctl.core.vhid import VhidConfig
+from carpctl.daemon import logs
+from carpctl.daemon.config import Config, VhidSection
+from carpctl.daemon.ports import Interfaces, LinkEvents, VirtualAddress, Wire
+
+StateListener = Callable[["VirtualHost", StateChanged], None]
+
+
+@dataclass(eq=False)
+class VirtualHost:
+    """One configured vhid at run time."""
+
+    section: VhidSection
+    machine: VhidMachine
+    senderr: SendErrorTracker = field(default_factory=SendErrorTracker)
+    timer: asyncio.TimerHandle | None = None
+    split_brain: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.section.name
+
+    @property
+    def addresses(self) -> list[VirtualAddress]:
+        return list(self.section.addresses)
+
+
+def machine_config(section: VhidSection, preempt: bool) -> VhidConfig:
+    return VhidConfig(
+        vhid=section.vhid,
+        addresses=tuple(a.ip for a in section.addresses),
+        advbase=section.advbase,
+        advskew=section.advskew,
+        key=section.key,
+        preempt=preempt,
+        timing=section.timing,
+    )
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        interfaces: Interfaces,
+        open_wire: Callable[[str, int], Wire],
+        link_events: LinkEvents | None = None,
+    ) -> None:
+        self.config = config
+        self.interfaces = interfaces
+        self._open_wire = open_wire
+        self.link_events = link_events
+        self.ledger = Ledger()
+        self.hosts = [
+            VirtualHost(v, VhidMachine(machine_config(v, config.carp.preempt)))
+            for v in config.vhids
+        ]
+        self.receivers: dict[str, Receiver] = {}
+        self.wires: dict[tuple[str, int], Wire] = {}
+        self.sent: Counter[str] = Counter()
+        self.send_errors: Counter[str] = Counter()
+        self.listeners: list[StateListener] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._log = logs.get()
+        self._limiter = logs.RateLimiter()
+
+    # -- life cycle ---------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Open sockets, clean up after a previous run, and bring vhids up."""
+        self._loop = loop
+        for ifname in sorted({h.section.interface for h in self.hosts}):
+            mine = [h for h in self.hosts if h.section.interface == ifname]
+            # A crashed run may have left our addresses behind: start clean.
+            self.interfaces.remove_addresses(ifname, [a for h in mine for a in h.addresses])
+            own = list(self.interfaces.own_addresses(ifname))
+            for host in mine:
+                host.machine.source_addresses = {
+                    4 if isinstance(a, IPv4Address) else 6: a for a in reversed(own)
+                }
+            self.receivers[ifname] = Receiver(
+                (h.machine for h in mine), allow=self.config.carp.allow, own_addresses=own
+            )
+            for family in sorted({f for h in mine for f in h.machine.config.families}):
+                wire = self._open_wire(ifname, family)
+                self.wires[ifname, family] = wire
+                loop.add_reader(wire.fileno(), self._on_readable, ifname, wire)
+        if self.link_events is not None:
+            loop.add_reader(self.link_events.fileno(), self._on_link_events)
+        for host in self.hosts:
+            self._link_changed(host, self.interfaces.is_up(host.section.interface))
+        self._apply_demotion()
+
+    def shutdown(self) -> None:
+        """Graceful stop: masters bow out (255/255), then addresses are released."""
+        for host in self.hosts:
+            self._perform(host, host.machine.shutdown(self._now()))
+            if host.timer is not None:
+                host.timer.cancel()
+        assert self._loop is not None
+        for wire in self.wires.values():
+            self._loop.remove_reader(wire.fileno())
+            wire.close()
+        if self.link_events is not None:
+            self._loop.remove_reader(self.link_events.fileno())
+            self.link_events.close()
+
+    # -- inputs -------------------------------------------------------------
+
+    def _now(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    def _on_readable(self, ifname: str, wire: Wire) -> None:
+        receiver = self.receivers[ifname]
+        by_vhid = {h.section.vhid: h for h in self.hosts if h.section.interface == ifname}
+        for packet in wire.receive():
+            try:
+                effects = receiver.receive(
+                    packet.payload,
+                    family=packet.family,
+                    src=packet.src,
+                    ttl=packet.ttl,
+                    now=self._now(),
+                    check_ttl=not any(h.section.peer for h in by_vhid.values()),
+                )
+            except RemoteProtocolError as error:
+                self._log_drop(ifname, packet.src, error)
+                continue
+            if effects:
+                self._perform(by_vhid[effects[0].vhid], effects)
+            else:
+                for host in by_vhid.values():
+                    self._reschedule(host)
+
+    def _on_timer(self, host: VirtualHost) -> None:
+        host.timer = None
+        self._perform(host, host.machine.handle_timer(self._now()))
+
+    def _on_link_events(self) -> None:
+        assert self.link_events is not None
+        for ifname, up in self.link_events.drain():
+            for host in self.hosts:
+                if host.section.interface == ifname:
+                    self._link_changed(host, up)
+        self._apply_demotion()
+
+    def _link_changed(self, host: VirtualHost, up: bool) -> None:
+        now = self._now()
+        name = f"ifdown:{host.name}"
+        usable = up and self.config.carp.allow
+        if usable:
+            self.ledger.remove(name)
+            self._perform(host, host.machine.link_up(now))
+        else:
+            factor = self.config.carp.ifdown_demotion_factor
+            reason = "interface down" if not up else "carp.allow is off"
+            self.ledger.set(Entry(name, "ifdown", factor, now, reason))
+            self._perform(host, host.machine.link_down(now))
+
+    def _apply_demotion(self) -> None:
+        total = self.ledger.total
+        for host in self.hosts:
+            if host.machine.demotion != total:
+                self._perform(host, host.machine.set_demotion(total, self._now()))
+
+    # -- effects ------------------------------------------------------------
+
+    def _perform(self, host: VirtualHost, effects: list[Effect]) -> None:
+        ifname = host.section.interface
+        for effect in effects:
+            if isinstance(effect, SendAdvertisement):
+                self._send(host, effect)
+            elif isinstance(effect, StateChanged):
+                self._log.info(
+                    "state changed",
+                    vhid=host.section.vhid,
+                    interface=ifname,
+                    old=effect.old.name,
+                    new=effect.new.name,
+                    reason=str(effect.reason),
+                )
+                for listener in self.listeners:
+                    listener(host, effect)
+            elif isinstance(effect, AssignAddresses):
+                self._os_call("add addresses", host, self.interfaces.add_addresses, host.addresses)
+            elif isinstance(effect, ReleaseAddresses):
+                self._os_call(
+                    "remove addresses", host, self.interfaces.remove_addresses, host.addresses
+                )
+            elif isinstance(effect, Announce):
+                self._os_call("announce", host, self.interfaces.announce, host.addresses)
+            elif isinstance(effect, SplitBrainSeen):
+                host.split_brain += 1
+                self._log.warning(
+                    "another master is advertising",
+                    vhid=host.section.vhid,
+                    interface=ifname,
+                    peer=str(effect.peer),
+                    advbase=effect.advbase,
+                    advskew=effect.advskew,
+                )
+        self._reschedule(host)
+
+    def _send(self, host: VirtualHost, ad: SendAdvertisement) -> None:
+        wire = self.wires[host.section.interface, ad.family]
+        peer = (
+            host.section.peer
+            if host.section.peer and host.section.peer.version == ad.family
+            else None
+        )
+        try:
+            wire.send(ad.payload, peer)
+            ok = True
+            self.sent[host.name] += 1
+        except OSError as error:
+            ok = False
+            self.send_errors[host.name] += 1
+            self._log_limited(
+                f"senderr:{host.name}",
+                "advertisement not sent",
+                vhid=host.section.vhid,
+                interface=host.section.interface,
+                error=error.strerror or str(error),
+            )
+        if host.senderr.record(ok):
+            name = f"senderr:{host.name}"
+            if host.senderr.demoted:
+                factor = self.config.carp.senderr_demotion_factor
+                self.ledger.set(Entry(name, "senderr", factor, self._now(), "send errors"))
+            else:
+                self.ledger.remove(name)
+            assert self._loop is not None
+            self._loop.call_soon(self._apply_demotion)
+
+    def _os_call(self, what: str, host: VirtualHost, call: Callable[..., None], *args: Any) -> None:
+        try:
+            call(host.section.interface, *args)
+        except OSError as error:
+            self._log.error(
+                f"cannot {what}",
+                vhid=host.section.vhid,
+                interface=host.section.interface,
+                error=error.strerror or str(error),
+            )
+
+    def _reschedule(self, host: VirtualHost) -> None:
+        if host.timer is not None:
+            host.timer.cancel()
+            host.timer = None
+        deadline = host.machine.get_timer()
+        if deadline is not None and self._loop is not None:
+            host.timer = self._loop.call_at(deadline, self._on_timer, host)
+
+    # -- logging ------------------------------------------------------------
+
+    def _log_drop(self, ifname: str, src: object, error: RemoteProtocolError) -> None:
+        if self.config.carp.log >= 2:
+            self._log_limited(
+                f"drop:{ifname}:{error.reason}",
+                "packet dropped",
+                interface=ifname,
+                src=str(src),
+                reason=str(error.reason),
+                detail=str(error),
+            )
+
+    def _log_limited(self, key: str, event: str, **fields: Any) -> None:
+        allowed, suppressed = self._limiter.allow(key, self._now())
+        if allowed:
+            if suppressed:
+                fields["suppressed"] = suppressed
+            self._log.warning(event, **fields)
+
+    # -- status -------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "demotion": self.ledger.total,
+            "ledger": [
+                {"name": e.name, "source": e.source, "amount": e.amount, "reason": e.reason}
+                for e in self.ledger.entries()
+            ],
+            "vhids": [
+                {
+                    "name": h.name,
+                    "state": h.machine.state.name,
+                    "advbase": h.section.advbase,
+                    "advskew": h.section.advskew,
+                    "effective_skew": h.machine.effective_skew,
+                    "sent": self.sent[h.name],
+                    "send_errors": self.send_errors[h.name],
+                    "split_brain": h.split_brain,
+                }
+                for h in self.hosts
+            ],
+            "drops": {
+                ifname: {str(k): v for k, v in r.drops.items()}
+                for ifname, r in self.receivers.items()
+            },
+        }
+
+    def masters(self) -> list[str]:
+        return [h.name for h in self.hosts if h.machine.state is State.MASTER]
