@@ -64,7 +64,12 @@ def build_parser() -> ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``carpctl``; returns the exit code (the console script exits with it)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, --version, or a usage error already printed
+        if stop.code is None or isinstance(stop.code, int):
+            return stop.code or 0
+        return int(ExitCode.USAGE)
     try:
         return int(args.run(args))
     except CliError as error:
