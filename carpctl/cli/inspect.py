@@ -167,6 +167,8 @@ def render_summary(tally: Tally, frames: int, hmac_checked: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.file == "-" and args.pass_file == "-":
+        raise CliError(ExitCode.USAGE, "the capture and --pass-file cannot both come from stdin")
     credentials = _credentials(args)
     data = _read_capture_file(args.file)
     tally = Tally()

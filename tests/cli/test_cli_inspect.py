@@ -165,6 +165,11 @@ def test_usage_errors_exit_2(
     assert err.count("\n") == 1
 
 
+def test_capture_and_password_cannot_both_be_stdin(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "inspect", "-", "--pass-file", "-", "--addr", "192.0.2.1")
+    assert (code, err) == (2, "carpctl: the capture and --pass-file cannot both come from stdin\n")
+
+
 def test_unreadable_or_foreign_files_exit_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
