@@ -21,7 +21,14 @@ from carpctl.lab.netns import (
     stop_processes_in,
 )
 from carpctl.lab.process import ProcessRef, terminate_all
-from carpctl.lab.state import DEFAULT_ROOT, StateDir, is_lab_namespace
+from carpctl.lab.state import (
+    DEFAULT_ROOT,
+    NAME,
+    NAMESPACE_PREFIX,
+    StateDir,
+    is_lab_namespace,
+    list_labs,
+)
 
 
 @dataclass
@@ -73,3 +80,15 @@ def teardown(name: str, root: Path = DEFAULT_ROOT, timeout: float = 5.0) -> Tear
     store.remove()
     report.stopped = sorted(set(report.stopped))
     return report
+
+
+def lab_names(root: Path = DEFAULT_ROOT) -> list[str]:
+    """Every lab on this machine: state directories and namespaces named like a lab's."""
+    names = set(list_labs(root))
+    with contextlib.suppress(LabError):
+        for namespace in list_namespaces():
+            if namespace.startswith(NAMESPACE_PREFIX):
+                name = namespace[len(NAMESPACE_PREFIX) :].rpartition("-")[0]
+                if NAME.fullmatch(name) and is_lab_namespace(name, namespace):
+                    names.add(name)
+    return sorted(names)

@@ -126,7 +126,8 @@ class NodeStatus:
     process: str  # running | stopped | gone | none
     pid: int | None
     link_up: bool
-    role: str  # from the log's last "state changed"; "" if none yet
+    role: str  # the logged role while carpctl runs; "" if none yet or not running
+    logged_role: str  # the log's last "state changed", even of a dead process
     reason: str
     holds_vip: bool
     failure: str
@@ -373,28 +374,35 @@ class Cluster:
     # -- failures -----------------------------------------------------------
 
     def fail(self, node: str, how: FailMode | str) -> float:
-        """Fail a node; returns ``time.monotonic()`` taken just before the failure began."""
+        """Fail a node; returns the ``time.monotonic()`` instant the failure took effect.
+
+        kill: carpctl gets SIGKILL, then the link goes down (the host is gone
+        from the wire: no reply or advertisement leaves it after the instant
+        returned, which is when the link went down). stop: SIGSTOP (the kernel still answers ARP and
+        ping). term: the instant SIGTERM is sent (carpctl bows out, then
+        exits). linkdown: lab0 down, carpctl keeps running.
+        """
         how = FailMode(how)
         host = self._node(node)
         ref = self.process(node)
-        began = time.monotonic()
-        if how is FailMode.KILL:
-            if ref is not None and ref.signal(signal.SIGKILL):
-                ref.wait_gone(5)
+        if how in (FailMode.KILL, FailMode.LINKDOWN):
+            if how is FailMode.KILL and ref is not None and ref.signal(signal.SIGKILL):
+                ref.wait_gone(5)  # dead before it could notice the link going down
             self.net.set_link(host.namespace, INTERFACE, up=False)
+            instant = time.monotonic()
         elif how is FailMode.STOP:
             if ref is None or not ref.signal(signal.SIGSTOP):
                 raise LabError(f"carpctl is not running on {node}")
-        elif how is FailMode.TERM:
+            instant = time.monotonic()
+        else:
             if ref is None or not ref.alive():
                 raise LabError(f"carpctl is not running on {node}")
+            instant = time.monotonic()
             ref.terminate(timeout=10)
-        elif how is FailMode.LINKDOWN:
-            self.net.set_link(host.namespace, INTERFACE, up=False)
         self._reap()
         host.failure = how.value
         self._save()
-        return began
+        return instant
 
     def recover(self, node: str) -> list[str]:
         """Undo a failure as appropriate; the steps taken (for a person to read)."""
@@ -498,7 +506,8 @@ class Cluster:
                     process=live.value if live else "none",
                     pid=record.pid if record else None,
                     link_up=self.net.link_up(host.namespace, INTERFACE),
-                    role=change.new if change else "",
+                    role=change.new if change and live is not Liveness.GONE else "",
+                    logged_role=change.new if change else "",
                     reason=change.reason if change else "",
                     holds_vip=self._has_vip(self.net.addresses(host.namespace, INTERFACE)),
                     failure=host.failure,
