@@ -269,6 +269,18 @@ def parse(text: str, file: Path | str = DEFAULT_PATH) -> Config:
                 file, f"vhid[{i}].vhid", f"duplicate: {v.name} is also vhid[{seen[v.name]}]"
             )
         seen[v.name] = i
+    # One raw socket per interface and family, so one unicast peer each.
+    peers: dict[tuple[str, int], tuple[int, object]] = {}
+    for i, v in enumerate(vhids):
+        if v.peer is None:
+            continue
+        first = peers.setdefault((v.interface, v.peer.version), (i, v.peer))
+        if first[1] != v.peer:
+            raise ConfigError(
+                file,
+                f"vhid[{i}].peer",
+                f"expected {first[1]} like vhid[{first[0]}]: one unicast peer per interface",
+            )
     return Config(
         path=file,
         carpctl=_carpctl(file, document.get("carpctl", {})),

@@ -102,7 +102,7 @@ class Engine:
         for ifname in sorted({h.section.interface for h in self.hosts}):
             mine = [h for h in self.hosts if h.section.interface == ifname]
             # A crashed run may have left our addresses behind: start clean.
-            self.interfaces.remove_addresses(ifname, [a for h in mine for a in h.addresses])
+            self.interfaces.remove_stale(ifname, [a for h in mine for a in h.addresses])
             own = list(self.interfaces.own_addresses(ifname))
             for host in mine:
                 host.machine.source_addresses = {

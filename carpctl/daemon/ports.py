@@ -49,6 +49,9 @@ class Interfaces(Protocol):
 
     def remove_addresses(self, ifname: str, addresses: Sequence[VirtualAddress]) -> None: ...
 
+    def remove_stale(self, ifname: str, addresses: Sequence[VirtualAddress]) -> None:
+        """Start-up: remove what a crashed run left (ours, or any configured VIP)."""
+
     def announce(self, ifname: str, addresses: Sequence[VirtualAddress]) -> None: ...
 
 

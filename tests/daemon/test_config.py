@@ -132,3 +132,11 @@ def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
         parse("[carp\n", tmp_path / "x.toml")
     with pytest.raises(ConfigError, match="cannot read the config"):
         load(tmp_path / "absent.toml")
+
+
+def test_vhids_on_one_interface_share_their_unicast_peer() -> None:
+    two_peers = FULL.replace(
+        'password = "secret"', 'password = "secret"\npeer = "203.0.113.8"'
+    ).replace('password_file = "vhid2.key"', 'password = "x"')
+    with pytest.raises(ConfigError, match=r"vhid\[1\]\.peer: expected 203\.0\.113\.8"):
+        parse(two_peers)
