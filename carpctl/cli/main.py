@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from carpctl.cli import inspect, run
+from carpctl.cli import inspect, lab, run
 from carpctl.cli.common import PROG, ArgumentParser, CliError, Command, ExitCode
 
-COMMANDS: tuple[Command, ...] = (run, inspect)
+COMMANDS: tuple[Command, ...] = (run, inspect, lab)
 
 
 def _version() -> str:
