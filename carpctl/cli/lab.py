@@ -243,7 +243,7 @@ def _render_status(status: LabStatus) -> None:
             answer = "no MAC resolved"
         reach = "reachable" if view.reachable else "NOT reachable"
         _out(f"  client: {view.vip} {reach}, {answer}")
-    holders = status.holders
+    holders = [n.name for n in status.nodes if n.holds_vip and n.link_up]
     if len(holders) > 1:
         _out(f"  warning: more than one node holds the VIP: {', '.join(holders)}")
 
