@@ -72,6 +72,7 @@ class HostState:
     config: str = ""
     log: str = ""
     failure: str = ""  # how it was failed: kill|stop|term|linkdown, "" when healthy
+    command: list[str] = field(default_factory=list)  # the node's daemon; [] = carpctl run
 
 
 @dataclass

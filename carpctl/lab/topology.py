@@ -352,12 +352,19 @@ class Cluster:
         for process in self._children.values():
             process.poll()
 
-    def start(self, node: str) -> None:
-        """Start ``carpctl run -c <node's config>`` in the node (if not running)."""
+    def start(self, node: str, argv: list[str] | None = None) -> None:
+        """Start the node's daemon (if not running): ``carpctl run -c <its config>``.
+
+        ``argv`` replaces the daemon for this node from now on (``recover``
+        restarts it too): benchmarks run ucarp or keepalived on the same
+        topology this way. Its output goes to the node's log.
+        """
         host = self._node(node)
+        if argv is not None:
+            host.command = list(argv)
         if self.liveness(node) in (Liveness.RUNNING, Liveness.STOPPED):
             return
-        argv = [*carpctl_command(), "run", "-c", host.config]
+        argv = host.command or [*carpctl_command(), "run", "-c", host.config]
         logs.write_marker(Path(host.log), argv)
         self.spawn(node, argv, node, Path(host.log))
 
@@ -423,7 +430,7 @@ class Cluster:
             steps.append("SIGCONT")
         elif live in (None, Liveness.GONE):
             self.start(node)
-            steps.append("started carpctl")
+            steps.append(f"started {'carpctl' if not host.command else host.command[0]}")
         host.failure = ""
         self._save()
         return steps

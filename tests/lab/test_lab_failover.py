@@ -12,7 +12,7 @@ import pytest
 from labhelpers import carpctl, lab_name
 
 from carpctl.lab import Cluster, FailMode
-from carpctl.lab.netns import list_namespaces
+from carpctl.lab.netns import list_namespaces, wait_for
 from carpctl.lab.probe import Prober
 
 pytestmark = pytest.mark.netns
@@ -27,7 +27,7 @@ def test_node1_wins_and_node2_takes_over_after_a_crash(
     lab = make_lab(nodes=2)
     assert lab.wait_role("node1", "MASTER", ELECTION), lab.status(client=False)
     assert lab.wait_role("node2", "BACKUP", ELECTION)
-    assert lab.holders() == ["node1"]
+    assert wait_for(lambda: lab.holders() == ["node1"], 2.0), lab.holders()
     view = lab.client_view()
     assert view.reachable
     assert (view.mac, view.owner) == (lab.host("node1").mac, "node1")
@@ -40,7 +40,7 @@ def test_node1_wins_and_node2_takes_over_after_a_crash(
         assert reply.mac == lab.host("node2").mac
     assert lab.role("node2") == "MASTER"
     # node1 crashed holding the VIP: the address is still there, on a link that is down.
-    assert lab.holders() == ["node1", "node2"]
+    assert wait_for(lambda: lab.holders() == ["node1", "node2"], 2.0), lab.holders()
     view = lab.client_view()
     assert view.reachable
     assert view.owner == "node2"
@@ -88,3 +88,24 @@ def test_the_demo_tells_the_story_and_cleans_up(needs_run: None) -> None:
     ):
         assert expected in out, out
     assert not [ns for ns in list_namespaces() if ns.startswith("carplab-demo-")]
+
+
+def test_linkdown_and_stop_and_their_recovery(
+    needs_run: None, make_lab: Callable[..., Cluster]
+) -> None:
+    lab = make_lab(nodes=2)
+    assert lab.wait_role("node1", "MASTER", ELECTION)
+    lab.fail("node1", FailMode.LINKDOWN)
+    assert lab.wait_role("node2", "MASTER", ELECTION)
+    assert lab.client_view().owner == "node2"
+    assert lab.recover("node1") == ["link up"]
+    assert lab.wait_role("node1", "BACKUP", ELECTION)  # no preempt: node2 stays MASTER
+    assert lab.role("node2") == "MASTER"
+
+    lab.fail("node2", FailMode.STOP)  # hung: no adverts, but its kernel keeps the VIP
+    assert lab.status(client=False).nodes[1].process == "stopped"
+    assert lab.wait_role("node1", "MASTER", ELECTION)
+    assert lab.recover("node2") == ["SIGCONT"]
+    assert lab.wait_role("node2", "BACKUP", ELECTION)  # it hears node1's better adverts
+    assert wait_for(lambda: lab.holders() == ["node1"], 2.0), lab.holders()
+    assert wait_for(lambda: lab.client_view().owner == "node1", 3.0), lab.client_view()
