@@ -11,6 +11,8 @@ Ctrl-C.
 from __future__ import annotations
 
 import itertools
+import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,8 +21,9 @@ from pathlib import Path
 from carpctl.lab import logs
 from carpctl.lab.netns import LabError
 from carpctl.lab.probe import Prober, Reply
-from carpctl.lab.state import DEFAULT_ROOT, StateDir
-from carpctl.lab.teardown import teardown
+from carpctl.lab.process import ProcessRef
+from carpctl.lab.state import DEFAULT_ROOT
+from carpctl.lab.teardown import lab_names, teardown
 from carpctl.lab.topology import Cluster, FailMode, LabOptions
 
 Say = Callable[[str], None]
@@ -46,9 +49,33 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
+DEMO_NAME = re.compile(r"demo[0-9]+")
+
+
+def demo_name() -> str:
+    """A lab name of this process's own: demos running side by side never collide."""
+    return f"demo{os.getpid()}"
+
+
+def remove_abandoned_demos(root: Path = DEFAULT_ROOT) -> list[str]:
+    """Remove the demo labs whose demo process is gone (killed before it cleaned up)."""
+    removed = []
+    for name in lab_names(root):
+        if not DEMO_NAME.fullmatch(name):
+            continue
+        try:
+            alive = Cluster.attach(name, root).owner_alive()
+        except LabError:  # no state (yet): the name holds the demo's PID
+            alive = ProcessRef.of(int(name.removeprefix("demo"))) is not None
+        if not alive:
+            teardown(name, root)
+            removed.append(name)
+    return removed
+
+
 class Demo:
-    def __init__(self, say: Say, name: str = "demo", root: Path = DEFAULT_ROOT) -> None:
-        self.name, self.root = name, root
+    def __init__(self, say: Say, name: str | None = None, root: Path = DEFAULT_ROOT) -> None:
+        self.name, self.root = name or demo_name(), root
         self._say = say
         self.start = time.monotonic()
         self.result = DemoResult()
@@ -87,10 +114,8 @@ class Demo:
     # -- the story ----------------------------------------------------------
 
     def run(self) -> DemoResult:
-        store = StateDir(self.name, self.root)
-        if store.exists():
-            teardown(self.name, self.root)
-            self.say(f"removed a demo lab left over by an earlier run ({store.path})")
+        for name in remove_abandoned_demos(self.root):
+            self.say(f"removed lab {name}, left behind by a demo that was killed")
         try:
             self._story()
         finally:
@@ -110,7 +135,7 @@ class Demo:
         self.lab = lab = Cluster.up(
             LabOptions(name=self.name, nodes=2, preempt=True, root=self.root)
         )
-        self.say("namespaces up: switch (a bridge), node1 .1, node2 .2, client .200")
+        self.say(f"lab {self.name} up: switch (a bridge), node1 .1, node2 .2, client .200")
         self.say("carpctl run started on node1 and node2; both listen for 3 s (3 x advbase)")
 
         first = self._wait_role("node1", "MASTER")
@@ -206,6 +231,6 @@ class Demo:
             self.say(f"  after a graceful stop: {r.graceful_ms:.0f} ms")
 
 
-def run_demo(say: Say = print, name: str = "demo", root: Path = DEFAULT_ROOT) -> DemoResult:
+def run_demo(say: Say = print, name: str | None = None, root: Path = DEFAULT_ROOT) -> DemoResult:
     """Tell the story (one short line per event); always removes the lab."""
     return Demo(say, name, root).run()

@@ -86,6 +86,8 @@ class LabState:
     advbase: int = 1
     vips: list[str] = field(default_factory=list)
     password_file: str = ""
+    owner_pid: int = 0  # the process that built the lab (a demo removes it when done)
+    owner_starttime: int = 0
     namespaces: list[str] = field(default_factory=list)
     hosts: dict[str, HostState] = field(default_factory=dict)
     processes: dict[str, ProcessState] = field(default_factory=dict)  # by role, e.g. node1

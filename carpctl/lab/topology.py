@@ -176,6 +176,9 @@ class Cluster:
             advbase=opts.advbase,
             vips=[VIP4, VIP6] if opts.ipv6 else [VIP4],
         )
+        owner = ProcessRef.of(os.getpid())
+        if owner is not None:
+            state.owner_pid, state.owner_starttime = owner.pid, owner.starttime
         cluster = cls(state, store)
         try:
             with store.lock():
@@ -196,6 +199,11 @@ class Cluster:
         if state is None:
             raise LabError(f"there is no lab named {name} (nothing in {store.path})")
         return cls(state, store)
+
+    def owner_alive(self) -> bool:
+        """Whether the process that built this lab still runs."""
+        owner = ProcessRef(self.state.owner_pid, self.state.owner_starttime)
+        return bool(self.state.owner_pid) and owner.alive()
 
     def close(self) -> Teardown:
         """Stop every process of the lab, delete its namespaces and its files."""

@@ -5,6 +5,7 @@ These need ``carpctl run``; they are skipped while this carpctl lacks it.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -87,7 +88,9 @@ def test_the_demo_tells_the_story_and_cleans_up(needs_run: None) -> None:
         "lab removed",
     ):
         assert expected in out, out
-    assert not [ns for ns in list_namespaces() if ns.startswith("carplab-demo-")]
+    match = re.search(r"lab (demo[0-9]+) up", out)
+    assert match, out
+    assert not [ns for ns in list_namespaces() if ns.startswith(f"carplab-{match[1]}-")]
 
 
 def test_linkdown_and_stop_and_their_recovery(

@@ -5,6 +5,7 @@ Every lab here is removed by a fixture finalizer, also when a test fails.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,6 +14,7 @@ import pytest
 from labhelpers import carpctl, lab_name
 
 from carpctl.lab import Cluster, teardown
+from carpctl.lab.demo import remove_abandoned_demos
 from carpctl.lab.netns import list_namespaces
 from carpctl.lab.state import DEFAULT_ROOT, StateDir
 
@@ -140,3 +142,24 @@ def test_the_cli_topology(lab_names: list[str]) -> None:
     down = carpctl("lab", "down", "--name", name)
     assert down.returncode == 0, down.stderr
     assert lab_namespaces(name) == set()
+
+
+def test_a_demo_removes_only_the_demos_whose_process_died(lab_names: list[str]) -> None:
+    dead, alive = f"demo{os.getpid()}1", f"demo{os.getpid()}2"
+    lab_names.extend([dead, alive])
+    code = (
+        "import os, signal\n"
+        "from carpctl.lab import Cluster\n"
+        f"Cluster.up(name={dead!r}, nodes=2, start=False)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    died = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, timeout=60
+    )
+    assert died.returncode == -9, died.stderr
+    Cluster.up(name=alive, nodes=2, start=False)  # owned by this (living) process
+    removed = remove_abandoned_demos()
+    assert dead in removed
+    assert alive not in removed
+    assert lab_namespaces(dead) == set()
+    assert len(lab_namespaces(alive)) == 4
