@@ -9,7 +9,7 @@ from carpctl.daemon.config import Config, VhidSection
 from carpctl.daemon.engine import Engine
 from carpctl.daemon.ports import Packet, VirtualAddress
 from carpctl.io.addresses import AddressTable
-from carpctl.io.announce import announce
+from carpctl.io.announce import Announcer
 from carpctl.io.carp_socket import CarpSocket
 from carpctl.io.links import Links, LinkWatcher
 
@@ -21,6 +21,7 @@ class LinuxInterfaces:
         self._table = AddressTable()
         self._links = Links()
         self._virtual = [a.ip for a in virtual]
+        self._announcers: dict[str, Announcer] = {}
 
     def is_up(self, ifname: str) -> bool:
         try:
@@ -44,7 +45,8 @@ class LinuxInterfaces:
         self._table.remove_stale(ifname, addresses)
 
     def announce(self, ifname: str, addresses: Sequence[VirtualAddress]) -> None:
-        announce(ifname, [a.ip for a in addresses])
+        announcer = self._announcers.setdefault(ifname, Announcer(ifname))
+        announcer.announce([a.ip for a in addresses], mac=self._links.mac(ifname))
 
 
 class LinuxWire:

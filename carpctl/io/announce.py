@@ -4,8 +4,9 @@ Protocol reference section 1.6: one gratuitous ARP *request* per IPv4
 address (sender IP = target IP = the address, sender MAC = ours, Ethernet
 broadcast) and one unsolicited NA per IPv6 address (Override set,
 Solicited clear, to ff02::1, hop limit 255, target link-layer address
-option). The frame builders are pure; the send functions open a socket
-bound to the interface, send, and close it (announcements are rare).
+option). The frame builders are pure; an ``Announcer`` keeps the sockets
+of one interface open (the engine holds one per interface), and the module
+functions open and close them for one call.
 
 Note that Linux neighbours, like most hosts, only *update* an existing
 cache entry from these (they do not create one), which is all a takeover
@@ -86,17 +87,130 @@ def build_unsolicited_na(
     return message[:2] + checksum.to_bytes(2, "big") + message[4:]
 
 
-def send_gratuitous_arp(ifname: str, mac: bytes, addresses: Iterable[IPv4Address]) -> int:
-    """One gratuitous ARP per address out of ``ifname``; returns how many were sent.
+class Announcer:
+    """Announcement sockets of one interface, kept open between takeovers.
 
-    Raises ``OSError`` (after trying every address) if any send failed.
+    Closing an AF_PACKET socket waits for an RCU grace period (about 10 ms
+    here), so opening one per takeover made 255 vhids take seconds to come
+    up. A send error drops the sockets; the next call opens fresh ones
+    (the interface may have been re-created).
     """
-    frames = [build_gratuitous_arp(mac, a) for a in addresses]
-    if not frames:
-        return 0
-    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:  # protocol 0: no input
-        sock.bind((ifname, 0))
-        return _send_all(frames, sock.send)
+
+    def __init__(self, ifname: str) -> None:
+        self.ifname = ifname
+        self._packet: socket.socket | None = None
+        self._icmp6: socket.socket | None = None
+        self._ifindex = 0
+
+    def __enter__(self) -> Announcer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for sock in (self._packet, self._icmp6):
+            if sock is not None:
+                sock.close()
+        self._packet = self._icmp6 = None
+
+    def _packet_socket(self) -> socket.socket:
+        if self._packet is None:
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # protocol 0: no input
+            try:
+                sock.bind((self.ifname, 0))
+            except OSError:
+                sock.close()
+                raise
+            self._packet = sock
+        return self._packet
+
+    def _icmp6_socket(self) -> socket.socket:
+        if self._icmp6 is None:
+            sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_ICMPV6)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.ifname.encode())
+                sock.setsockopt(IPPROTO_ICMPV6, ICMP6_FILTER, b"\xff" * 32)  # receive nothing
+                self._ifindex = socket.if_nametoindex(self.ifname)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, self._ifindex)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, NDISC_HOP_LIMIT)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+            except OSError:
+                sock.close()
+                raise
+            self._icmp6 = sock
+        return self._icmp6
+
+    def send_gratuitous_arp(self, mac: bytes, addresses: Iterable[IPv4Address]) -> int:
+        """One gratuitous ARP per address; raises ``OSError`` after trying all."""
+        frames = [build_gratuitous_arp(mac, a) for a in addresses]
+        if not frames:
+            return 0
+        try:
+            return _send_all(frames, self._packet_socket().send)
+        except OSError:
+            self.close()
+            raise
+
+    def send_unsolicited_na(
+        self,
+        mac: bytes,
+        addresses: Iterable[IPv6Address],
+        *,
+        source: IPv6Address | None = None,
+        router: bool = False,
+    ) -> int:
+        """One unsolicited NA per address to ff02::1; raises ``OSError`` after trying all.
+
+        The kernel picks the source (the link-local address) unless ``source``
+        is given.
+        """
+        messages = [build_unsolicited_na(mac, a, source=source, router=router) for a in addresses]
+        if not messages:
+            return 0
+        try:
+            sock = self._icmp6_socket()
+            ancillary = []
+            if source is not None:
+                pktinfo = struct.pack("=16si", source.packed, self._ifindex)
+                ancillary.append((socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo))
+            address = (str(ALL_NODES), 0, 0, self._ifindex)
+            return _send_all(messages, lambda m: sock.sendmsg([m], ancillary, 0, address))
+        except OSError:
+            self.close()
+            raise
+
+    def announce(
+        self, addresses: Iterable[IPv4Address | IPv6Address], *, mac: bytes | None = None
+    ) -> int:
+        """GARP for the IPv4 and NA for the IPv6 addresses, with ``mac``.
+
+        ``mac`` defaults to the interface's own. Returns how many were sent;
+        raises ``OSError`` (after trying all) if any failed.
+        """
+        given = list(addresses)
+        if mac is None:
+            with Links() as links:
+                mac = links.mac(self.ifname)
+        error: OSError | None = None
+        sent = 0
+        try:
+            sent += self.send_gratuitous_arp(mac, [a for a in given if isinstance(a, IPv4Address)])
+        except OSError as failure:
+            error = failure
+        try:
+            sent += self.send_unsolicited_na(mac, [a for a in given if isinstance(a, IPv6Address)])
+        except OSError as failure:
+            error = error or failure
+        if error is not None:
+            raise error
+        return sent
+
+
+def send_gratuitous_arp(ifname: str, mac: bytes, addresses: Iterable[IPv4Address]) -> int:
+    """``Announcer.send_gratuitous_arp`` with a socket opened for this call only."""
+    with Announcer(ifname) as announcer:
+        return announcer.send_gratuitous_arp(mac, addresses)
 
 
 def send_unsolicited_na(
@@ -107,56 +221,17 @@ def send_unsolicited_na(
     source: IPv6Address | None = None,
     router: bool = False,
 ) -> int:
-    """One unsolicited NA per address to ff02::1 on ``ifname``; returns how many were sent.
-
-    The kernel picks the source (the link-local address) unless ``source``
-    is given. Raises ``OSError`` (after trying every address) if any failed.
-    """
-    messages = [build_unsolicited_na(mac, a, source=source, router=router) for a in addresses]
-    if not messages:
-        return 0
-    with socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_ICMPV6) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
-        sock.setsockopt(IPPROTO_ICMPV6, ICMP6_FILTER, b"\xff" * 32)  # receive nothing
-        ifindex = socket.if_nametoindex(ifname)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, NDISC_HOP_LIMIT)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
-        ancillary = []
-        if source is not None:
-            pktinfo = struct.pack("=16si", source.packed, ifindex)
-            ancillary.append((socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo))
-        address = (str(ALL_NODES), 0, 0, ifindex)
-        return _send_all(messages, lambda m: sock.sendmsg([m], ancillary, 0, address))
+    """``Announcer.send_unsolicited_na`` with a socket opened for this call only."""
+    with Announcer(ifname) as announcer:
+        return announcer.send_unsolicited_na(mac, addresses, source=source, router=router)
 
 
 def announce(
     ifname: str, addresses: Iterable[IPv4Address | IPv6Address], *, mac: bytes | None = None
 ) -> int:
-    """Announce every address (GARP for IPv4, NA for IPv6) with ``mac``.
-
-    ``mac`` defaults to the interface's own. Returns how many were sent;
-    raises ``OSError`` (after trying all) if any failed.
-    """
-    given = list(addresses)
-    if mac is None:
-        with Links() as links:
-            mac = links.mac(ifname)
-    v4 = [a for a in given if isinstance(a, IPv4Address)]
-    v6 = [a for a in given if isinstance(a, IPv6Address)]
-    error: OSError | None = None
-    sent = 0
-    try:
-        sent += send_gratuitous_arp(ifname, mac, v4)
-    except OSError as failure:
-        error = failure
-    try:
-        sent += send_unsolicited_na(ifname, mac, v6)
-    except OSError as failure:
-        error = error or failure
-    if error is not None:
-        raise error
-    return sent
+    """``Announcer.announce`` with sockets opened for this call only."""
+    with Announcer(ifname) as announcer:
+        return announcer.announce(addresses, mac=mac)
 
 
 def _send_all(packets: list[bytes], send: Callable[[bytes], object]) -> int:
