@@ -46,6 +46,12 @@ class VirtualHost:
     senderr: SendErrorTracker = field(default_factory=SendErrorTracker)
     timer: asyncio.TimerHandle | None = None
     split_brain: int = 0
+    virtual_mac_interface: str | None = None  # holds the addresses when virtual_mac
+
+    @property
+    def address_interface(self) -> str:
+        """Where the virtual addresses go: the vhid's macvlan, or the parent."""
+        return self.virtual_mac_interface or self.section.interface
 
     @property
     def name(self) -> str:
@@ -103,6 +109,12 @@ class Engine:
             mine = [h for h in self.hosts if h.section.interface == ifname]
             # A crashed run may have left our addresses behind: start clean.
             self.interfaces.remove_stale(ifname, [a for h in mine for a in h.addresses])
+            for host in mine:
+                if host.section.virtual_mac:
+                    name = self.interfaces.ensure_virtual_mac(ifname, host.section.vhid)
+                    self.interfaces.set_link(name, False)
+                    self.interfaces.remove_stale(name, host.addresses)
+                    host.virtual_mac_interface = name
             own = list(self.interfaces.own_addresses(ifname))
             for host in mine:
                 host.machine.source_addresses = {
@@ -127,6 +139,8 @@ class Engine:
             self._perform(host, host.machine.shutdown(self._now()))
             if host.timer is not None:
                 host.timer.cancel()
+            if host.virtual_mac_interface is not None:
+                self._os_call("delete", host, self.interfaces.delete_link, host.address_interface)
         assert self._loop is not None
         for wire in self.wires.values():
             self._loop.remove_reader(wire.fileno())
@@ -213,13 +227,17 @@ class Engine:
                 for listener in self.listeners:
                     listener(host, effect)
             elif isinstance(effect, AssignAddresses):
-                self._os_call("add addresses", host, self.interfaces.add_addresses, host.addresses)
+                self._assign(host, True)
             elif isinstance(effect, ReleaseAddresses):
-                self._os_call(
-                    "remove addresses", host, self.interfaces.remove_addresses, host.addresses
-                )
+                self._assign(host, False)
             elif isinstance(effect, Announce):
-                self._os_call("announce", host, self.interfaces.announce, host.addresses)
+                self._os_call(
+                    "announce",
+                    host,
+                    self.interfaces.announce,
+                    host.address_interface,
+                    host.addresses,
+                )
             elif isinstance(effect, SplitBrainSeen):
                 host.split_brain += 1
                 self._log.warning(
@@ -263,9 +281,27 @@ class Engine:
             assert self._loop is not None
             self._loop.call_soon(self._apply_demotion)
 
-    def _os_call(self, what: str, host: VirtualHost, call: Callable[..., None], *args: Any) -> None:
+    def _assign(self, host: VirtualHost, assign: bool) -> None:
+        """Add or remove the addresses (raising or lowering a virtual MAC around them)."""
+        ifname, vmac = host.address_interface, host.virtual_mac_interface is not None
+        if assign:
+            if vmac:
+                self._os_call("raise", host, self.interfaces.set_link, ifname, True)
+            self._os_call(
+                "add addresses", host, self.interfaces.add_addresses, ifname, host.addresses
+            )
+        else:
+            self._os_call(
+                "remove addresses", host, self.interfaces.remove_addresses, ifname, host.addresses
+            )
+            if vmac:
+                self._os_call("lower", host, self.interfaces.set_link, ifname, False)
+
+    def _os_call(
+        self, what: str, host: VirtualHost, call: Callable[..., object], *args: Any
+    ) -> None:
         try:
-            call(host.section.interface, *args)
+            call(*args)
         except OSError as error:
             self._log.error(
                 f"cannot {what}",

@@ -12,6 +12,7 @@ from carpctl.io.addresses import AddressTable
 from carpctl.io.announce import Announcer
 from carpctl.io.carp_socket import CarpSocket
 from carpctl.io.links import Links, LinkWatcher
+from carpctl.io.macvlan import VirtualMacs
 
 
 class LinuxInterfaces:
@@ -22,6 +23,7 @@ class LinuxInterfaces:
         self._links = Links()
         self._virtual = [a.ip for a in virtual]
         self._announcers: dict[str, Announcer] = {}
+        self._macs = VirtualMacs()
 
     def is_up(self, ifname: str) -> bool:
         try:
@@ -43,6 +45,18 @@ class LinuxInterfaces:
 
     def remove_stale(self, ifname: str, addresses: Sequence[VirtualAddress]) -> None:
         self._table.remove_stale(ifname, addresses)
+
+    def ensure_virtual_mac(self, parent: str, vhid: int) -> str:
+        return self._macs.ensure(parent, vhid)
+
+    def set_link(self, ifname: str, up: bool) -> None:
+        self._macs.set_up(ifname, up)
+
+    def delete_link(self, ifname: str) -> None:
+        announcer = self._announcers.pop(ifname, None)
+        if announcer is not None:
+            announcer.close()
+        self._macs.delete(ifname)
 
     def announce(self, ifname: str, addresses: Sequence[VirtualAddress]) -> None:
         announcer = self._announcers.setdefault(ifname, Announcer(ifname))

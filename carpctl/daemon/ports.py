@@ -54,6 +54,13 @@ class Interfaces(Protocol):
 
     def announce(self, ifname: str, addresses: Sequence[VirtualAddress]) -> None: ...
 
+    def ensure_virtual_mac(self, parent: str, vhid: int) -> str:
+        """Create (down) the interface answering with 00:00:5e:00:01:<vhid>; its name."""
+
+    def set_link(self, ifname: str, up: bool) -> None: ...
+
+    def delete_link(self, ifname: str) -> None: ...
+
 
 class LinkEvents(Protocol):
     """Link up/down notifications, readable from the event loop."""

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from nodeconfigs import current, roles_by_vhid, write_config
 
 from carpctl.lab import Cluster, FailMode
 from carpctl.lab.netns import wait_for
@@ -18,47 +19,6 @@ from carpctl.lab.netns import wait_for
 pytestmark = pytest.mark.netns
 
 VIP = "198.51.100.100"
-
-
-def write_config(lab: Cluster, node: str, vhids: list[tuple[int, int, str]]) -> None:
-    """Replace a node's config with the given (vhid, advskew, address) list."""
-    host = lab.host(node)
-    state = Path(host.config).parent / "state"
-    lines = [
-        "[carpctl]",
-        'backend = "embedded"',
-        'log_format = "json"',
-        f'state_dir = "{state}"',
-        "[carp]",
-        "log = 2",
-    ]
-    for vhid, advskew, address in vhids:
-        lines += [
-            "[[vhid]]",
-            f"vhid = {vhid}",
-            'interface = "lab0"',
-            f"advskew = {advskew}",
-            f'password_file = "{lab.state.password_file}"',
-            f'addresses = ["{address}"]',
-        ]
-    Path(host.config).write_text("\n".join(lines) + "\n")
-
-
-def roles_by_vhid(lab: Cluster, node: str) -> dict[int, list[str]]:
-    """Each vhid's state changes, in order, from the node's JSON log."""
-    roles: dict[int, list[str]] = {}
-    for line in lab.log(node).read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("event") == "state changed":
-            roles.setdefault(int(record["vhid"]), []).append(str(record["new"]))
-    return roles
-
-
-def current(lab: Cluster, node: str) -> dict[int, str]:
-    return {vhid: changes[-1] for vhid, changes in roles_by_vhid(lab, node).items()}
 
 
 def test_two_vhids_on_one_interface_fail_over_independently(

@@ -1,0 +1,52 @@
+"""Hand-written node configs for engine tests that need more than the lab's default."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from carpctl.lab import Cluster
+
+
+def write_config(
+    lab: Cluster, node: str, vhids: list[tuple[int, int, str]], *, virtual_mac: bool = False
+) -> None:
+    """Replace a node's config with the given (vhid, advskew, address) list."""
+    host = lab.host(node)
+    state = Path(host.config).parent / "state"
+    lines = [
+        "[carpctl]",
+        'backend = "embedded"',
+        'log_format = "json"',
+        f'state_dir = "{state}"',
+        "[carp]",
+        "log = 2",
+    ]
+    for vhid, advskew, address in vhids:
+        lines += [
+            "[[vhid]]",
+            f"vhid = {vhid}",
+            'interface = "lab0"',
+            f"advskew = {advskew}",
+            f'password_file = "{lab.state.password_file}"',
+            f'addresses = ["{address}"]',
+            f"virtual_mac = {'true' if virtual_mac else 'false'}",
+        ]
+    Path(host.config).write_text("\n".join(lines) + "\n")
+
+
+def roles_by_vhid(lab: Cluster, node: str) -> dict[int, list[str]]:
+    """Each vhid's state changes, in order, from the node's JSON log."""
+    roles: dict[int, list[str]] = {}
+    for line in lab.log(node).read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("event") == "state changed":
+            roles.setdefault(int(record["vhid"]), []).append(str(record["new"]))
+    return roles
+
+
+def current(lab: Cluster, node: str) -> dict[int, str]:
+    return {vhid: changes[-1] for vhid, changes in roles_by_vhid(lab, node).items()}
