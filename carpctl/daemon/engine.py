@@ -1,14 +1,16 @@
 """The embedded CARP engine: the core's machines driven by one asyncio loop.
 
 Thin on purpose: it feeds packets, link events and timer expiries into the
-sans-I/O machines and performs the effects they return. Time is the loop's
-monotonic clock. All OS work goes through the small interfaces of
+sans-I/O machines and performs the effects they return. Protocol time is the
+loop's monotonic clock; ledger entries carry wall-clock time (they are shown
+to people and persisted). All OS work goes through the small interfaces of
 ``carpctl.daemon.ports``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from carpctl.core.effects import (
     StateChanged,
 )
 from carpctl.core.errors import RemoteProtocolError
-from carpctl.core.ledger import Entry, Ledger, SendErrorTracker
+from carpctl.core.ledger import Entry, Ledger, SendErrorTracker, Source
 from carpctl.core.machine import VhidMachine
 from carpctl.core.receiver import Receiver
 from carpctl.core.vhid import VhidConfig
@@ -199,7 +201,7 @@ class Engine:
         else:
             factor = self.config.carp.ifdown_demotion_factor
             reason = "interface down" if not up else "carp.allow is off"
-            self.ledger.set(Entry(name, "ifdown", factor, now, reason))
+            self.ledger.set(Entry(name, Source.IFDOWN, factor, time.time(), reason=reason))
             self._perform(host, host.machine.link_down(now))
 
     def _apply_demotion(self) -> None:
@@ -275,7 +277,9 @@ class Engine:
             name = f"senderr:{host.name}"
             if host.senderr.demoted:
                 factor = self.config.carp.senderr_demotion_factor
-                self.ledger.set(Entry(name, "senderr", factor, self._now(), "send errors"))
+                self.ledger.set(
+                    Entry(name, Source.SENDERR, factor, self._now(), reason="send errors")
+                )
             else:
                 self.ledger.remove(name)
             assert self._loop is not None
