@@ -83,12 +83,13 @@ class Engine:
         interfaces: Interfaces,
         open_wire: Callable[[str, int], Wire],
         link_events: LinkEvents | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.config = config
         self.interfaces = interfaces
         self._open_wire = open_wire
         self.link_events = link_events
-        self.ledger = Ledger()
+        self.ledger = ledger if ledger is not None else Ledger()
         self.hosts = [
             VirtualHost(v, VhidMachine(machine_config(v, config.carp.preempt)))
             for v in config.vhids
@@ -133,7 +134,7 @@ class Engine:
             loop.add_reader(self.link_events.fileno(), self._on_link_events)
         for host in self.hosts:
             self._link_changed(host, self.interfaces.is_up(host.section.interface))
-        self._apply_demotion()
+        self.apply_demotion()
 
     def shutdown(self) -> None:
         """Graceful stop: masters bow out (255/255), then addresses are released."""
@@ -189,7 +190,7 @@ class Engine:
             for host in self.hosts:
                 if host.section.interface == ifname:
                     self._link_changed(host, up)
-        self._apply_demotion()
+        self.apply_demotion()
 
     def _link_changed(self, host: VirtualHost, up: bool) -> None:
         now = self._now()
@@ -204,7 +205,8 @@ class Engine:
             self.ledger.set(Entry(name, Source.IFDOWN, factor, time.time(), reason=reason))
             self._perform(host, host.machine.link_down(now))
 
-    def _apply_demotion(self) -> None:
+    def apply_demotion(self) -> None:
+        """Give every vhid the ledger's total (a master re-advertises at once)."""
         total = self.ledger.total
         for host in self.hosts:
             if host.machine.demotion != total:
@@ -283,7 +285,7 @@ class Engine:
             else:
                 self.ledger.remove(name)
             assert self._loop is not None
-            self._loop.call_soon(self._apply_demotion)
+            self._loop.call_soon(self.apply_demotion)
 
     def _assign(self, host: VirtualHost, assign: bool) -> None:
         """Add or remove the addresses (raising or lowering a virtual MAC around them)."""
