@@ -1,0 +1,1 @@
+"""Tests of the control socket; ``control.fakedaemon`` is shared with tests/cli."""
