@@ -192,7 +192,6 @@ class Ifconfig(Program):
 
 
 def run(argv: Sequence[str], state: State, out: TextIO, err: TextIO) -> int:
-    state.setdefault("calls", []).append(["ifconfig", *argv])
     for interface in state["interfaces"]:
         for vhid in interface.get("carp", []):
             assert vhid["state"] in CARP_STATES, vhid
@@ -200,7 +199,7 @@ def run(argv: Sequence[str], state: State, out: TextIO, err: TextIO) -> int:
 
 
 def main() -> int:
-    with locked(kernel_path()) as state:
+    with locked(kernel_path(), ["ifconfig", *sys.argv[1:]]) as state:
         return run(sys.argv[1:], state, sys.stdout, sys.stderr)
 
 

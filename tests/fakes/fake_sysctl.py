@@ -91,12 +91,11 @@ class Sysctl(Program):
 
 
 def run(argv: Sequence[str], state: State, out: TextIO, err: TextIO) -> int:
-    state.setdefault("calls", []).append(["sysctl", *argv])
     return Sysctl(state, out, err).run(argv)
 
 
 def main() -> int:
-    with locked(kernel_path()) as state:
+    with locked(kernel_path(), ["sysctl", *sys.argv[1:]]) as state:
         return run(sys.argv[1:], state, sys.stdout, sys.stderr)
 
 

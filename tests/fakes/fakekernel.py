@@ -133,7 +133,6 @@ class FakeKernel:
             "sysctl": dict(_FREEBSD_SYSCTLS if freebsd else _OPENBSD_SYSCTLS),
             "groups": {} if freebsd else {"carp": 0, "egress": 0},
             "interfaces": freebsd_interfaces() if freebsd else openbsd_interfaces(),
-            "calls": [],
         }
         fakestate.demotion_adjust(state, demotion)
         kernel.path.write_text(json.dumps(state))
@@ -184,7 +183,12 @@ class FakeKernel:
 
     @property
     def calls(self) -> list[list[str]]:
-        return list(self.state()["calls"])
+        """Every program run so far, as argv (program name first)."""
+        try:
+            text = Path(f"{self.path}.calls").read_text()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in text.splitlines()]
 
     def adjust(self, delta: int, group: str = "carp") -> int:
         """The kernel's own change (pfsync, ifdown, send errors); the new value."""
@@ -192,10 +196,10 @@ class FakeKernel:
             return fakestate.demotion_adjust(state, delta, group)
 
     def sysctl(self, *args: str) -> tuple[int, str, str]:
-        return self._run(fake_sysctl.run, args)
+        return self._run("sysctl", args)
 
     def ifconfig(self, *args: str) -> tuple[int, str, str]:
-        return self._run(fake_ifconfig.run, args)
+        return self._run("ifconfig", args)
 
     def set_vhid(self, vhid: int, **changes: Any) -> None:
         with fakestate.locked(self.path) as state:
@@ -216,11 +220,8 @@ class FakeKernel:
                 state["groups"] = {name: 0 for name in state["groups"]}
                 state["groups"]["carp"] = demotion
 
-    def _run(self, program: Any, args: Sequence[str]) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        with fakestate.locked(self.path) as state:
-            code = program(list(args), state, out, err)
-        return code, out.getvalue(), err.getvalue()
+    def _run(self, program: str, args: Sequence[str]) -> tuple[int, str, str]:
+        return run_in_process(self.path, [program, *args])
 
 
 class InProcessRunner:
@@ -232,8 +233,13 @@ class InProcessRunner:
         self.path = path
 
     def __call__(self, argv: Sequence[str]) -> str:
-        program = self.PROGRAMS[Path(argv[0]).name]
-        out, err = io.StringIO(), io.StringIO()
-        with fakestate.locked(self.path) as state:
-            code = program(list(argv[1:]), state, out, err)
-        return check_result(argv, code, out.getvalue(), err.getvalue())
+        code, out, err = run_in_process(self.path, [Path(argv[0]).name, *argv[1:]])
+        return check_result(argv, code, out, err)
+
+
+def run_in_process(path: Path, argv: list[str]) -> tuple[int, str, str]:
+    """(status, stdout, stderr) of a fake program called in this process."""
+    out, err = io.StringIO(), io.StringIO()
+    with fakestate.locked(path, argv) as state:
+        code = InProcessRunner.PROGRAMS[argv[0]](argv[1:], state, out, err)
+    return code, out.getvalue(), err.getvalue()

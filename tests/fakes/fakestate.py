@@ -11,8 +11,9 @@ Shape::
     {"os": "freebsd" | "openbsd", "release": 14, "boottime": 1712345678,
      "sysctl": {"net.inet.carp.demotion": 0, ...},
      "groups": {"carp": 0, ...},            # OpenBSD: group -> demote count
-     "interfaces": [{"name": "em0", ...}],  # see the renderers in the programs
-     "calls": [["sysctl", "-n", "..."], ...]}
+     "interfaces": [{"name": "em0", ...}]}  # see the renderers in the programs
+
+Every program run is appended to ``<file>.calls``.
 """
 
 from __future__ import annotations
@@ -32,25 +33,35 @@ CARP_STATES = ("INIT", "BACKUP", "MASTER")
 State = dict[str, "Any"]
 
 
-class locked:  # used like a function: ``with locked(path) as state``
-    """The state, locked; written back when the block ends without an exception."""
+class locked:  # used like a function: ``with locked(path, argv) as state``
+    """The state, locked; written back (if changed) when the block ends without an exception.
 
-    def __init__(self, path: os.PathLike[str] | str) -> None:
+    ``call``, when given, is appended to ``<file>.calls`` (one JSON list a
+    line): the record of every program run, in order.
+    """
+
+    def __init__(self, path: os.PathLike[str] | str, call: list[str] | None = None) -> None:
         self.path = os.fspath(path)
+        self.call = call
 
     def __enter__(self) -> State:
         self.lock = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(self.lock, fcntl.LOCK_EX)
         with open(self.path) as handle:
-            self.state: State = json.load(handle)
+            self.text = handle.read()
+        if self.call is not None:
+            with open(f"{self.path}.calls", "a") as calls:
+                calls.write(json.dumps(self.call) + "\n")
+        self.state: State = json.loads(self.text)
         return self.state
 
     def __exit__(self, kind: object, error: object, traceback: object) -> None:
         try:
-            if kind is None:
+            text = json.dumps(self.state, indent=1)
+            if kind is None and text != self.text:
                 temporary = f"{self.path}.{os.getpid()}.tmp"
                 with open(temporary, "w") as handle:
-                    json.dump(self.state, handle, indent=1)
+                    handle.write(text)
                 os.replace(temporary, self.path)
         finally:
             os.close(self.lock)
