@@ -14,6 +14,11 @@ so that a kill -9 at any moment neither applies a share twice nor leaks it
 every failure is a ``BackendError``.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
 from carpctl.backends.command import (
     BackendError,
     CommandError,
@@ -35,6 +40,32 @@ from carpctl.backends.journal import StateError
 from carpctl.backends.openbsd import OpenBSDBackend
 from carpctl.backends.parsing import CarpState, VhidStatus
 
+
+class KernelBackend(KernelDemotion, Protocol):
+    """A BSD kernel as the daemon uses it: demotion and vhid states."""
+
+    def vhids(self) -> list[VhidStatus]: ...
+
+
+def kernel_backend(
+    kind: str,
+    state_dir: Path | str,
+    *,
+    group: str = "carp",
+    runner: Runner | None = None,
+    search_path: str | None = None,
+    log: Any = None,
+) -> KernelBackend:
+    """The backend named by the config's ``backend`` key ("freebsd" or "openbsd")."""
+    if kind == "freebsd":
+        return FreeBSDBackend(state_dir, runner=runner, search_path=search_path, log=log)
+    if kind == "openbsd":
+        return OpenBSDBackend(
+            state_dir, group=group, runner=runner, search_path=search_path, log=log
+        )
+    raise ValueError(f"no kernel backend {kind!r}: freebsd or openbsd")
+
+
 __all__ = [
     "Applied",
     "BackendError",
@@ -43,6 +74,7 @@ __all__ = [
     "Counter",
     "FreeBSDBackend",
     "JournaledDemotion",
+    "KernelBackend",
     "KernelDemotion",
     "KernelView",
     "OpenBSDBackend",
@@ -53,4 +85,5 @@ __all__ = [
     "SubprocessRunner",
     "VhidStatus",
     "find_tool",
+    "kernel_backend",
 ]
