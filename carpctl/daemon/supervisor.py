@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from carpctl.core.ledger import Entry, Ledger, LedgerError, Source
+from carpctl.core.ledger import Entry, Ledger, Source
 from carpctl.daemon import logs
 from carpctl.daemon.config import Config
 from carpctl.daemon.statefile import StateFileError, read_json, write_json
@@ -23,14 +23,6 @@ from carpctl.daemon.statefile import StateFileError, read_json, write_json
 LEDGER_FILE = "ledger.json"
 STARTUP = "startup"
 STARTUP_DEMOTION = 240
-
-
-class RequestError(Exception):
-    """A control request that cannot be honoured; ``code`` 2 = invalid, 1 = failed."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class DemotionSink(Protocol):
@@ -144,18 +136,17 @@ class Supervisor:
     # -- control requests -----------------------------------------------------
 
     async def handle_demote(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Args as validated by carpctl.control.protocol; a LedgerError refusal
+        reaches the client as its one sentence (the server maps it to code 1)."""
         now, reason, duration = self._wall(), str(args.get("reason") or ""), args.get("for")
-        try:
-            if "set" in args:
-                entry = self.ledger.set_operator(
-                    str(args["as"]), int(args["set"]), now, reason=reason, duration=duration
-                )
-            else:
-                entry = self.ledger.adjust_operator(
-                    int(args["delta"]), now, reason=reason, duration=duration
-                )
-        except LedgerError as error:
-            raise RequestError(str(error), code=1) from None
+        if "set" in args:
+            entry = self.ledger.set_operator(
+                str(args["as"]), int(args["set"]), now, reason=reason, duration=duration
+            )
+        else:
+            entry = self.ledger.adjust_operator(
+                int(args["delta"]), now, reason=reason, duration=duration
+            )
         self.changed(persist=True)
         self._log.info(
             "operator demotion", entry=entry.name if entry else None, total=self.ledger.total

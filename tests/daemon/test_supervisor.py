@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from carpctl.core.ledger import Ledger
+from carpctl.core.ledger import Ledger, LedgerError
 from carpctl.daemon.config import parse
-from carpctl.daemon.supervisor import RequestError, Supervisor
+from carpctl.daemon.supervisor import Supervisor
 
 
 class Sink:
@@ -51,7 +51,7 @@ def test_operator_shares_and_maintenance_survive_a_restart(tmp_path: Path) -> No
 def test_a_refused_request_changes_nothing(tmp_path: Path) -> None:
     sup, sink = supervisor(tmp_path)
     asyncio.run(sup.handle_demote({"delta": 50}))
-    with pytest.raises(RequestError, match="negative"):
+    with pytest.raises(LedgerError, match="negative"):
         asyncio.run(sup.handle_demote({"delta": -60}))
     assert sup.ledger.total == 50
     assert sink.applied == [50]
