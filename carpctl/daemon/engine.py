@@ -47,7 +47,8 @@ class VirtualHost:
     machine: VhidMachine
     senderr: SendErrorTracker = field(default_factory=SendErrorTracker)
     timer: asyncio.TimerHandle | None = None
-    split_brain: int = 0
+    split_brain: int = 0  # sightings of a less preferred master while we were MASTER
+    last_split_brain: float | None = None  # monotonic time of the last sighting
     virtual_mac_interface: str | None = None  # holds the addresses when virtual_mac
 
     @property
@@ -104,6 +105,10 @@ class Engine:
         self._limiter = logs.RateLimiter()
 
     # -- life cycle ---------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        return self._loop is not None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Open sockets, clean up after a previous run, and bring vhids up."""
@@ -244,6 +249,7 @@ class Engine:
                 )
             elif isinstance(effect, SplitBrainSeen):
                 host.split_brain += 1
+                host.last_split_brain = self._now()
                 self._log.warning(
                     "another master is advertising",
                     vhid=host.section.vhid,
@@ -346,30 +352,49 @@ class Engine:
 
     # -- status -------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "demotion": self.ledger.total,
-            "ledger": [
-                {"name": e.name, "source": e.source, "amount": e.amount, "reason": e.reason}
-                for e in self.ledger.entries()
-            ],
-            "vhids": [
+    def vhid_status(self) -> list[dict[str, Any]]:
+        """Per vhid, in the control protocol's ``VhidStatus`` shape (wall-clock times)."""
+        now = self._now()
+        offset = time.time() - now  # monotonic -> wall clock
+
+        def wall(at: float | None) -> float:
+            return (at if at is not None else now) + offset
+
+        result = []
+        for h in self.hosts:
+            seen = h.machine.master_seen
+            recent_split = h.last_split_brain is not None and (
+                now - h.last_split_brain < 3 * h.machine.advertisement_interval
+            )
+            result.append(
                 {
                     "name": h.name,
+                    "vhid": h.section.vhid,
+                    "interface": h.section.interface,
                     "state": h.machine.state.name,
+                    "since": wall(h.machine.entered_at),
                     "advbase": h.section.advbase,
                     "advskew": h.section.advskew,
                     "effective_skew": h.machine.effective_skew,
+                    "master_seen": None
+                    if seen is None
+                    else {
+                        "src": str(seen.src),
+                        "advbase": seen.advbase,
+                        "advskew": seen.advskew,
+                        "at": wall(seen.at),
+                    },
                     "sent": self.sent[h.name],
                     "send_errors": self.send_errors[h.name],
-                    "split_brain": h.split_brain,
+                    "split_brain": recent_split and h.machine.state is State.MASTER,
                 }
-                for h in self.hosts
-            ],
-            "drops": {
-                ifname: {str(k): v for k, v in r.drops.items()}
-                for ifname, r in self.receivers.items()
-            },
+            )
+        return result
+
+    def drops(self) -> dict[str, dict[str, int]]:
+        """Rejected packets per interface and reason."""
+        return {
+            ifname: {str(k): v for k, v in r.drops.items()} for ifname, r in self.receivers.items()
         }
 
     def masters(self) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from carpctl.core.effects import IPAddress
+from carpctl.core.ledger import Ledger
 from carpctl.daemon.config import Config, VhidSection
 from carpctl.daemon.engine import Engine
 from carpctl.daemon.ports import Packet, VirtualAddress
@@ -92,7 +93,7 @@ def shared_peer(vhids: Sequence[VhidSection], ifname: str, family: int) -> IPAdd
     return peers.pop() if peers else None
 
 
-def open_engine(config: Config) -> Engine:
+def open_engine(config: Config, ledger: Ledger | None = None) -> Engine:
     virtual = [a for v in config.vhids for a in v.addresses]
     vips = [a.ip for a in virtual]
 
@@ -101,4 +102,4 @@ def open_engine(config: Config) -> Engine:
         return LinuxWire(CarpSocket.open(ifname, family, peer=peer, exclude=vips))
 
     watcher = LinkWatcher({v.interface for v in config.vhids})
-    return Engine(config, LinuxInterfaces(virtual), open_wire, watcher)
+    return Engine(config, LinuxInterfaces(virtual), open_wire, watcher, ledger)
