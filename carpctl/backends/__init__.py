@@ -33,12 +33,12 @@ from carpctl.backends.demotion import (
     JournaledDemotion,
     KernelDemotion,
     KernelView,
-    Recovery,
 )
 from carpctl.backends.freebsd import FreeBSDBackend
 from carpctl.backends.journal import StateError
 from carpctl.backends.openbsd import OpenBSDBackend
 from carpctl.backends.parsing import CarpState, VhidStatus
+from carpctl.backends.recovery import Recovery
 
 
 class KernelBackend(KernelDemotion, Protocol):

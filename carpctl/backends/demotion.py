@@ -22,25 +22,27 @@ and 3) reads the kernel's value N and decides:
   larger one would later take away someone else's demotion, which carpctl
   never does.
 
-A record from an earlier boot is dropped (the kernel forgot every share).
-Counters the kernel keeps within bounds (OpenBSD: 0..255, at most 128 per
-write) are written in steps, each with its own write-ahead record; what does
-not fit is left out and reported.
+A record from an earlier boot is dropped (the kernel forgot every share;
+``recovery.same_boot`` tells a reboot from a stepped clock). Counters the
+kernel keeps within bounds (OpenBSD: 0..255, at most 128 per write) are
+written in steps, each with its own write-ahead record; what does not fit is
+left out and reported. The decisions themselves are in ``recovery.py``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 
+from carpctl.backends import recovery
 from carpctl.backends.command import CommandError
 from carpctl.backends.journal import Journal, Record, StateError
-
-BOOT_SLACK = 1  # seconds a boot time may move (a stepped clock) and still be the same boot
+from carpctl.backends.recovery import Recovery
 
 
 class Counter(Protocol):
@@ -57,16 +59,6 @@ class Counter(Protocol):
     def add(self, step: int) -> None: ...
 
     def boot(self) -> str: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Recovery:
-    """A conclusion drawn about what an earlier run left behind."""
-
-    kind: str  # written | not-written | ambiguous | reboot | share-removed
-    message: str
-    applied_before: int
-    applied_after: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,20 +101,23 @@ class KernelDemotion(Protocol):
     def read(self) -> KernelView: ...
 
 
-def same_boot(recorded: str, current: str) -> bool:
-    if recorded.isdigit() and current.isdigit():
-        return abs(int(recorded) - int(current)) <= BOOT_SLACK
-    return recorded == current
-
-
 class JournaledDemotion:
     """``KernelDemotion`` over any ``Counter``, crash-safe through the journal."""
 
-    def __init__(self, counter: Counter, state_dir: Path | str, *, log: Any = None) -> None:
+    def __init__(
+        self,
+        counter: Counter,
+        state_dir: Path | str,
+        *,
+        log: Any = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.counter = counter
         self.journal = Journal(state_dir)
+        self._wall = wall
         self._boot: str | None = None  # read once: a reboot ends this process anyway
         self._log = log if log is not None else structlog.get_logger().bind(backend=counter.backend)
+        self._limit = ""  # the last shortfall logged, so a standing one is logged once
 
     def read(self) -> KernelView:
         with self.journal.locked():
@@ -141,15 +136,15 @@ class JournaledDemotion:
                 step, limit = self._next_step(total, record.applied, desired)
                 if step == 0:
                     break
-                self.journal.save(record.begin(step, total))
+                self._save(record.begin(step, total))
                 try:
                     self.counter.add(step)
                 except CommandError as error:
                     if error.completed:  # refused: nothing was written
-                        self.journal.save(record)
+                        self._save(record)
                     raise  # otherwise the pending record stays for the next call to settle
                 record = record.settle(record.applied + step)
-                self.journal.save(record)
+                self._save(record)
                 steps.append(step)
                 total = self.counter.read()
         result = Applied(desired, record.applied, total, tuple(steps), limit, tuple(notes))
@@ -161,13 +156,14 @@ class JournaledDemotion:
                 carpctl=result.applied,
                 total=total,
             )
-        if limit:
+        if limit and limit != self._limit:
             self._log.warning(
                 "kernel demotion share not fully applied",
                 desired=desired,
                 carpctl=result.applied,
                 reason=limit,
             )
+        self._limit = limit
         return result
 
     # -- internals ------------------------------------------------------------
@@ -177,9 +173,8 @@ class JournaledDemotion:
         counter = self.counter
         if self._boot is None:
             self._boot = counter.boot()
-        notes: list[Recovery] = []
         fresh = Record(counter.backend, counter.target, self._boot)
-        record = self.journal.load()
+        loaded = record = self.journal.load()
         if record is not None and (record.backend, record.target) != (
             counter.backend,
             counter.target,
@@ -190,57 +185,40 @@ class JournaledDemotion:
                 f"Remove carpctl's share there by hand, then remove the file"
             )
         total = counter.read()
-        if record is not None and not same_boot(record.boot, self._boot):
-            notes.append(
-                self._note(
-                    record,
-                    fresh,
-                    "reboot",
-                    f"the kernel booted since the record of carpctl's share ({record.applied}) "
-                    "was made: the share went with it",
-                ),
-            )
-            record = fresh
+        notes: list[Recovery] = []
+        if record is not None and not recovery.same_boot(record, self._boot):
+            if record.applied or record.pending:
+                message = (
+                    f"the kernel's boot time moved from {record.boot} to {self._boot}: it "
+                    f"rebooted since carpctl's share ({record.applied}) was applied, and the "
+                    "share went with it"
+                )
+                notes.append(Recovery("reboot", message, record.applied, 0))
+            record = None
         elif record is not None and record.pending is not None:
-            resolved, kind, message = self._resolve(record, total)
-            notes.append(self._note(record, resolved, kind, message))
-            record = resolved
-        record = record or fresh
-        if counter.low is not None and total - record.applied < counter.low:
-            kept = max(0, total - counter.low)
-            message = (
-                f"the kernel's {counter.target} is {total}, below carpctl's share "
-                f"({record.applied}): someone removed part of it; carpctl's share is now {kept}"
+            record, note = recovery.resolve(record, total, counter.target)
+            notes.append(note)
+        record = replace(record or fresh, boot=self._boot)  # follows a stepped clock
+        if counter.low is not None and (
+            floored := recovery.floor(record, total, counter.low, counter.target)
+        ):
+            record, note = floored
+            notes.append(note)
+        for note in notes:
+            quiet = note.kind in {"written", "not-written"}
+            log: Callable[..., Any] = self._log.info if quiet else self._log.warning
+            log(
+                note.message,
+                recovery=note.kind,
+                carpctl_before=note.applied_before,
+                carpctl_after=note.applied_after,
             )
-            notes.append(self._note(record, record.settle(kept), "share-removed", message))
-            record = record.settle(kept)
-        if notes:
-            self.journal.save(record)
+        if notes or (loaded is not None and loaded != record):
+            self._save(record)
         return record, notes, total
 
-    def _resolve(self, record: Record, now: int) -> tuple[Record, str, str]:
-        pending = record.pending
-        assert pending is not None
-        step, before = pending.step, pending.kernel_before
-        target = self.counter.target
-        interrupted = f"an earlier run was stopped while adding {step:+d} to {target} ({before})"
-        if now == before + step:
-            return record.settle(record.applied + step), "written", f"{interrupted}: it took effect"
-        if now == before:
-            return record.settle(record.applied), "not-written", f"{interrupted}: it did not"
-        smaller = min(record.applied, record.applied + step)
-        message = (
-            f"{interrupted}, and {target} is now {now}: someone else changed it meanwhile, so "
-            f"whether carpctl's change took effect cannot be known. carpctl assumes the smaller "
-            f"share ({smaller}); up to {abs(step)} may remain, shown as not carpctl's"
-        )
-        return record.settle(smaller), "ambiguous", message
-
-    def _note(self, before: Record, after: Record, kind: str, message: str) -> Recovery:
-        quiet = kind in {"written", "not-written"}
-        log: Callable[..., Any] = self._log.info if quiet else self._log.warning
-        log(message, recovery=kind, carpctl_before=before.applied, carpctl_after=after.applied)
-        return Recovery(kind, message, before.applied, after.applied)
+    def _save(self, record: Record) -> None:
+        self.journal.save(replace(record, uptime=recovery.uptime(record.boot, self._wall())))
 
     def _next_step(self, total: int, applied: int, desired: int) -> tuple[int, str]:
         """The next write towards ``desired`` that the kernel accepts, or 0 and why not."""

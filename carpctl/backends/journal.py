@@ -3,14 +3,15 @@
 One small JSON file in ``state_dir`` (``kernel-demotion.json``)::
 
     {"format": 1, "backend": "freebsd", "target": "net.inet.carp.demotion",
-     "boot": "1712345678", "applied": 50,
+     "boot": "1712345678", "uptime": 3600, "applied": 50,
      "pending": {"step": 30, "kernel_before": 70}}
 
 ``applied`` is carpctl's share now in the kernel. ``pending`` is a kernel
 write that may or may not have happened: it is saved *before* the write and
 cleared, with ``applied`` moved on, *after* it (a write-ahead record).
-``boot`` is the kernel's boot time when the record was made: a kernel that
-booted since has forgotten every share.
+``boot`` is the kernel's boot time and ``uptime`` how long it had been up
+when the record was saved: a kernel that booted since has forgotten every
+share (``recovery.same_boot``).
 
 Saving is atomic (temporary file, fsync, rename, fsync of the directory): a
 kill -9 at any moment leaves the old record or the new one, never a torn
@@ -55,6 +56,7 @@ class Record:
     boot: str
     applied: int = 0
     pending: Pending | None = None
+    uptime: int = 0  # seconds the kernel had been up at the save
 
     def begin(self, step: int, kernel_before: int) -> Record:
         return replace(self, pending=Pending(step, kernel_before))
@@ -69,6 +71,7 @@ class Record:
             "backend": self.backend,
             "target": self.target,
             "boot": self.boot,
+            "uptime": self.uptime,
             "applied": self.applied,
             "pending": None
             if pending is None
@@ -91,6 +94,7 @@ class Record:
             pending=None
             if pending is None
             else Pending(_integer(pending, "step"), _integer(pending, "kernel_before")),
+            uptime=_integer(raw, "uptime") if "uptime" in raw else 0,
         )
 
 
