@@ -40,11 +40,13 @@ def test_freebsd_sysctl_errors(freebsd: FakeKernel) -> None:
 
 
 def test_boottime_formats(freebsd: FakeKernel, tmp_path: Path) -> None:
+    boottime = freebsd.state()["boottime"]
     assert run(freebsd, "sysctl", "-n", "kern.boottime").stdout.startswith(
-        "{ sec = 1712345678, usec = 0 } "
+        f"{{ sec = {boottime}, usec = 0 }} "
     )
     openbsd = FakeKernel.create(tmp_path / "obsd", "openbsd")
-    assert run(openbsd, "sysctl", "-n", "kern.boottime").stdout == "1712345678\n"
+    boottime = openbsd.state()["boottime"]
+    assert run(openbsd, "sysctl", "-n", "kern.boottime").stdout == f"{boottime}\n"
     assert openbsd.sysctl("kern.boottime")[1].startswith("kern.boottime=")
     assert openbsd.sysctl("net.inet.carp.demotion")[0] == 1  # no such sysctl there
 

@@ -270,3 +270,26 @@ def test_two_processes_on_one_state_dir_share_one_record(
     assert errors == []
     assert kernel.demotion == START + 50
     assert len(writes(kernel)) == 1
+
+
+@pytest.mark.parametrize("seconds", [120, -120])
+def test_a_stepped_clock_is_not_a_reboot(kernel: FakeKernel, state_dir: Path, seconds: int) -> None:
+    backend(kernel, state_dir).reconcile(50)  # the kernel has been up for 10 minutes
+    kernel.step_clock(seconds)  # ntpd: kern.boottime moves with the wall clock
+    view = backend(kernel, state_dir).read()
+    assert (view.carpctl, view.recovery) == (50, ())
+    record = json.loads((state_dir / "kernel-demotion.json").read_text())
+    assert record["boot"] == str(kernel.state()["boottime"])  # follows the step
+    backend(kernel, state_dir).reconcile(0)
+    assert kernel.demotion == START
+
+
+def test_a_step_beyond_half_the_uptime_counts_as_a_reboot(
+    kernel: FakeKernel, state_dir: Path
+) -> None:
+    """The trade-off: re-applying the share (shown as not carpctl's) beats
+    removing a share the kernel no longer holds."""
+    backend(kernel, state_dir).reconcile(50)
+    kernel.step_clock(400)
+    view = backend(kernel, state_dir).read()
+    assert (view.carpctl, view.foreign, [r.kind for r in view.recovery]) == (0, 57, ["reboot"])

@@ -19,6 +19,7 @@ import io
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,7 +31,7 @@ import fakestate
 from carpctl.backends.command import SubprocessRunner, check_result
 
 FAKES = Path(__file__).resolve().parent
-BOOTTIME = 1712345678
+UPTIME = 600  # a fake kernel booted this many seconds before it was created
 
 _FREEBSD_SYSCTLS = {
     "net.inet.carp.allow": 1,
@@ -129,7 +130,7 @@ class FakeKernel:
         state: dict[str, Any] = {
             "os": os_name,
             "release": release,
-            "boottime": BOOTTIME,
+            "boottime": int(time.time()) - UPTIME,
             "sysctl": dict(_FREEBSD_SYSCTLS if freebsd else _OPENBSD_SYSCTLS),
             "groups": {} if freebsd else {"carp": 0, "egress": 0},
             "interfaces": freebsd_interfaces() if freebsd else openbsd_interfaces(),
@@ -210,10 +211,15 @@ class FakeKernel:
                         return
         raise KeyError(vhid)
 
-    def reboot(self, *, demotion: int = 0) -> None:
-        """A new boot: a later boot time, every demotion back to ``demotion``."""
+    def step_clock(self, seconds: int) -> None:
+        """The wall clock is stepped (NTP): the BSDs move kern.boottime with it."""
         with fakestate.locked(self.path) as state:
-            state["boottime"] += 3600
+            state["boottime"] += seconds
+
+    def reboot(self, *, demotion: int = 0) -> None:
+        """A new boot, now: every demotion back to ``demotion``."""
+        with fakestate.locked(self.path) as state:
+            state["boottime"] = int(time.time())
             if state["os"] == "freebsd":
                 state["sysctl"]["net.inet.carp.demotion"] = demotion
             else:
