@@ -97,9 +97,12 @@ class SubprocessRunner:
 def find_tool(name: str, explicit: str | None = None, *, search_path: str | None = None) -> str:
     """The program to run for ``name``: ``explicit`` if given, else found on PATH.
 
+    ``explicit`` is a path, or a bare name to look up instead of ``name``.
     ``search_path`` replaces the process's PATH for the lookup (tests point
     it at the fake kernels).
     """
+    if explicit and os.sep not in explicit:
+        name, explicit = explicit, None
     if explicit:
         if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
             raise BackendError(f"{name}: {explicit} is not an executable file")

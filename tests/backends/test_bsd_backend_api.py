@@ -9,10 +9,12 @@ from fakekernel import FakeKernel
 
 from carpctl.backends import (
     Applied,
+    BackendError,
     FreeBSDBackend,
     KernelBackend,
     KernelView,
     OpenBSDBackend,
+    find_tool,
     kernel_backend,
 )
 
@@ -44,3 +46,13 @@ def test_views_say_whose_demotion_is_whose() -> None:
     assert view.foreign == 247
     applied = Applied(desired=100, applied=55, total=255, steps=(55,), limit="0..255")
     assert (applied.complete, applied.shortfall, applied.foreign) == (False, 45, 200)
+
+
+def test_tools_are_found_on_path_or_named(freebsd: FakeKernel, tmp_path: Path) -> None:
+    assert find_tool("sysctl", search_path=freebsd.search_path) == str(freebsd.bin / "sysctl")
+    assert find_tool("sysctl", "ifconfig", search_path=freebsd.search_path) == str(
+        freebsd.bin / "ifconfig"
+    )
+    assert find_tool("sysctl", str(freebsd.bin / "sysctl")) == str(freebsd.bin / "sysctl")
+    with pytest.raises(BackendError, match="not found on PATH"):
+        find_tool("sysctl", search_path=str(tmp_path))

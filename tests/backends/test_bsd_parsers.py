@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from bsdcrash import RecordingLog
 from fakekernel import FakeKernel
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +19,8 @@ from carpctl.backends import (
 )
 from carpctl.backends.freebsd import parse_ifconfig as parse_freebsd
 from carpctl.backends.openbsd import parse_ifconfig as parse_openbsd
+
+from .bsdcrash import RecordingLog
 
 MASTER, BACKUP, INIT = CarpState.MASTER, CarpState.BACKUP, CarpState.INIT
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from bsdcrash import Crash, CrashingRunner, RecordingLog, step_of
 from fakekernel import FakeKernel
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from carpctl.backends import FreeBSDBackend, JournaledDemotion, OpenBSDBackend, Runner
+
+from .bsdcrash import Crash, CrashingRunner, RecordingLog, step_of
 
 SHARE = st.one_of(st.integers(0, 500), st.sampled_from([0, 129, 150, 300]))  # 2 OpenBSD writes
 RECONCILE = st.tuples(st.just("reconcile"), SHARE)

@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from bsdcrash import Crash, CrashingRunner, RecordingLog
 from fakekernel import FakeKernel
 
 from carpctl.backends import (
@@ -18,6 +17,8 @@ from carpctl.backends import (
     StateError,
     SubprocessRunner,
 )
+
+from .bsdcrash import Crash, CrashingRunner, RecordingLog
 
 START = 7  # the kernel's value before carpctl: someone else's
 

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from bsdcrash import Crash, CrashingRunner, RecordingLog
 from fakekernel import FakeKernel
 
 from carpctl.backends import BackendError, CommandError, OpenBSDBackend, ParseError, Runner
+
+from .bsdcrash import Crash, CrashingRunner, RecordingLog
 
 START = 3
 
