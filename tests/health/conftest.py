@@ -218,6 +218,8 @@ def spawn_mimic() -> Iterator[Callable[..., Mimic]]:
             executable=sys.executable,
             stdout=subprocess.PIPE,
             text=True,
+            # argv[0] is not the interpreter's path: tell it where its library is
+            env={**os.environ, "PYTHONHOME": sys.base_prefix},
         )
         assert process.stdout is not None
         mimic = Mimic(process, int(process.stdout.readline()))
