@@ -319,3 +319,22 @@ def test_the_first_catalog_directory_wins(tmp_path: Path, catalog: list[Path]) -
     (first / "web.toml").write_text('[check]\nkind = "tcp"\nhost = "::1"\nport = 81\n')
     (spec,) = parse('[[check]]\nuse = "web"\n', [first, *catalog])
     assert spec.params == TcpParams("::1", 81)
+
+
+def test_no_health_module_imports_the_daemon_at_import_time() -> None:
+    """carpctl.daemon.config imports parse_checks: a top-level import back would be circular."""
+    import ast
+
+    import carpctl.health
+
+    root = Path(carpctl.health.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:  # module level only
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.name}: {n}" for n in names if n.startswith("carpctl.daemon")]
+    assert offenders == []

@@ -24,8 +24,9 @@ import signal
 import subprocess
 import tempfile
 
+from carpctl.health.params import CommandParams
 from carpctl.health.result import CheckResult
-from carpctl.health.spec import CheckSpec, CommandParams
+from carpctl.health.spec import CheckSpec
 
 OUTPUT_MAX = 64 * 1024  # the tail of the output kept
 EXIT_WARNING = 1

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
+from carpctl.health.params import FileParams
 from carpctl.health.result import CheckResult
-from carpctl.health.spec import FileParams
 
 
 def probe(params: FileParams) -> CheckResult:

@@ -15,8 +15,8 @@ import time
 import requests
 import urllib3
 
+from carpctl.health.params import HttpParams
 from carpctl.health.result import CheckResult
-from carpctl.health.spec import HttpParams
 
 BODY_MAX = 64 * 1024  # body_pattern is searched in the first 64 KiB
 CHUNK = 8192

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from carpctl.health.params import LinkParams
 from carpctl.health.result import CheckResult
-from carpctl.health.spec import LinkParams
 
 SYSFS_NET = Path("/sys/class/net")
 IFF_UP = 0x1

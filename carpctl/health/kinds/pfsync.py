@@ -26,8 +26,8 @@ import re
 import shutil
 import subprocess
 
+from carpctl.health.params import PfsyncParams
 from carpctl.health.result import CheckResult
-from carpctl.health.spec import PfsyncParams
 
 SYNCDEV = re.compile(r"(?:^|\s)syncdev: (\S+)")
 SYNCPEER = re.compile(r"(?:^|\s)syncpeer: (\S+)")

@@ -24,8 +24,8 @@ import stat
 
 import psutil
 
+from carpctl.health.params import ProcessParams
 from carpctl.health.result import CheckResult
-from carpctl.health.spec import ProcessParams
 
 START_SLACK = 2.0
 PIDFILE_MAX = 64  # bytes read from a pidfile

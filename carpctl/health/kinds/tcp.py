@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 import time
 
+from carpctl.health.params import TcpParams
 from carpctl.health.result import CheckResult
-from carpctl.health.spec import TcpParams
 
 
 def probe(params: TcpParams, timeout: float) -> CheckResult:
