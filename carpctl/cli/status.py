@@ -199,7 +199,7 @@ def render(status: Status, now: float) -> str:
         lines += [
             "",
             f"Kernel demotion: {kernel['total']} "
-            f"(carpctl {kernel['carpctl']}, others {kernel['other']})",
+            f"(carpctl's {kernel['carpctl']}, not carpctl's {kernel['other']})",
         ]
     return "\n".join(lines)
 

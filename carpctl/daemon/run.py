@@ -12,7 +12,10 @@ from carpctl.core.ledger import Ledger
 from carpctl.daemon import logs
 from carpctl.daemon.config import Config
 from carpctl.daemon.engine import Engine
+from carpctl.daemon.kernel import KernelSink
 from carpctl.daemon.supervisor import Supervisor, node_name
+
+KERNEL_BACKENDS = ("freebsd", "openbsd")
 
 
 class BackendUnavailable(Exception):
@@ -20,26 +23,42 @@ class BackendUnavailable(Exception):
 
 
 def resolve_backend(config: Config) -> str:
+    """``auto`` by platform; any backend may be named explicitly anywhere."""
     backend = config.carpctl.backend
     if backend == "auto":
-        backend = "embedded" if sys.platform.startswith("linux") else sys.platform
-    if backend != "embedded":
-        raise BackendUnavailable(f"the {backend} backend is not available in this version")
-    if not sys.platform.startswith("linux"):
-        raise BackendUnavailable("the embedded engine needs Linux")
-    if not config.vhids:
+        platform = sys.platform
+        backend = next((b for b in KERNEL_BACKENDS if platform.startswith(b)), "embedded")
+    if backend == "embedded":
+        if not sys.platform.startswith("linux"):
+            raise BackendUnavailable("the embedded engine needs Linux")
+        if not config.vhids:
+            raise BackendUnavailable(
+                f"{config.path}: vhid: the embedded backend needs at least one [[vhid]]"
+            )
+    elif config.vhids:
         raise BackendUnavailable(
-            f"{config.path}: vhid: the embedded backend needs at least one [[vhid]]"
+            f"{config.path}: vhid: [[vhid]] is for the embedded backend; "
+            f"with {backend} the kernel runs CARP (configure it with ifconfig)"
         )
     return backend
 
 
 class Daemon:
-    """The embedded engine, the supervisor and the control socket, together."""
+    """The supervisor and the control socket, with the engine or a BSD kernel."""
 
-    def __init__(self, config: Config, engine: Engine, supervisor: Supervisor) -> None:
+    def __init__(
+        self,
+        config: Config,
+        backend: str,
+        supervisor: Supervisor,
+        *,
+        engine: Engine | None = None,
+        kernel: KernelSink | None = None,
+    ) -> None:
         self.config = config
+        self.backend = backend
         self.engine = engine
+        self.kernel = kernel
         self.supervisor = supervisor
         self.server = ControlServer(
             config.carpctl.control_socket,
@@ -52,14 +71,15 @@ class Daemon:
         )
 
     async def status(self, args: dict[str, Any]) -> dict[str, Any]:
+        kernel, vhids = await self.kernel.status() if self.kernel else (None, [])
         return {
-            "backend": "embedded",
+            "backend": self.backend,
             "node": node_name(),
             "demotion": self.supervisor.ledger_status(),
-            "vhids": self.engine.vhid_status(),
+            "vhids": self.engine.vhid_status() if self.engine else vhids,
             "checks": [],
-            "drops": self.engine.drops(),
-            "kernel": None,
+            "drops": self.engine.drops() if self.engine else {},
+            "kernel": kernel,
         }
 
     async def serve(self) -> None:
@@ -72,24 +92,39 @@ class Daemon:
         log = logs.get()
         try:
             self.supervisor.restore()
-            self.engine.start(loop)
+            if self.engine is not None:
+                self.engine.start(loop)  # applies the restored demotion
+            else:
+                self.supervisor.sink.apply_demotion()
             self.supervisor.start(loop)
-            log.info("started", vhids=[h.name for h in self.engine.hosts])
+            log.info("started", backend=self.backend)
             await stop.wait()
         finally:
             self.supervisor.stop()
-            if self.engine.started:
+            if self.engine is not None and self.engine.started:
                 self.engine.shutdown()
+            if self.kernel is not None:
+                self.kernel.close()  # waits for a kernel write in progress
             await self.server.close()
             log.info("stopped")
 
 
-def run(config: Config) -> int:
+def build(config: Config, backend: str) -> Daemon:
+    ledger = Ledger()
+    if backend in KERNEL_BACKENDS:
+        from carpctl.backends import kernel_backend
+
+        state = kernel_backend(backend, config.carpctl.state_dir, log=logs.get())
+        kernel = KernelSink(state, ledger, skew_demotion=backend == "freebsd")
+        return Daemon(config, backend, Supervisor(config, ledger, kernel), kernel=kernel)
     from carpctl.daemon.linux import open_engine  # Linux-only adapters
 
-    logs.configure(config.carpctl.log_format)
-    ledger = Ledger()
     engine = open_engine(config, ledger)
-    daemon = Daemon(config, engine, Supervisor(config, ledger, engine))
+    return Daemon(config, backend, Supervisor(config, ledger, engine), engine=engine)
+
+
+def run(config: Config) -> int:
+    logs.configure(config.carpctl.log_format)
+    daemon = build(config, resolve_backend(config))
     asyncio.run(daemon.serve())
     return 0

@@ -28,7 +28,7 @@ STARTUP_DEMOTION = 240
 class DemotionSink(Protocol):
     """Where the ledger's total takes effect."""
 
-    def apply_demotion(self) -> None: ...
+    def apply_demotion(self) -> object: ...
 
 
 class Supervisor:

@@ -166,7 +166,7 @@ def test_status_is_readable_at_a_glance(daemon: FakeDaemon, config: str) -> None
     )
     assert "  lab0: bad_hmac 3, bad_ttl 1" in out
     assert "lab1" not in out
-    assert lines[-1] == "Kernel demotion: 290 (carpctl 290, others 0)"
+    assert lines[-1] == "Kernel demotion: 290 (carpctl's 290, not carpctl's 0)"
     assert daemon.requests == [("status", {})]
 
 
