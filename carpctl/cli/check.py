@@ -8,7 +8,7 @@ import time
 from carpctl.cli.common import ExitCode
 from carpctl.cli.demote import entry_name
 from carpctl.cli.status import call, check_rows, table
-from carpctl.control.results import CHECK_OK, CheckRun
+from carpctl.control.results import CHECK_PASSED, CheckRun
 
 NAME = "check"
 HELP = "run the health checks once now and print their results"
@@ -34,5 +34,5 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.OK
     rows = check_rows(checks, time.time(), 0)
     print("\n".join(table(["NAME", "KIND", "STATE", "DEMOTE", "RESULT"], rows)))
-    failed = [c for c in checks if c["last"] is None or c["last"]["status"] != CHECK_OK]
+    failed = [c for c in checks if c["last"] is None or c["last"]["status"] not in CHECK_PASSED]
     return ExitCode.FAILED if failed else ExitCode.OK

@@ -15,7 +15,7 @@ from typing import Any, TypedDict, cast
 from carpctl.control.protocol import ControlError
 from carpctl.core.ledger import Entry
 
-CHECK_OK = "ok"  # CheckResult.status of a passing run; anything else is a failure
+CHECK_PASSED = frozenset({"ok", "warning"})  # CheckResult.status of a passing run
 
 
 class DemotionEntry(TypedDict):
@@ -55,7 +55,7 @@ class VhidStatus(TypedDict):
 
 
 class CheckResult(TypedDict):
-    status: str  # "ok", "fail", "timeout", "error" ...: CHECK_OK or a failure
+    status: str  # "ok" | "warning" (both pass) | "failure" | "timeout"
     detail: str
     duration: float  # seconds
     at: float
@@ -64,7 +64,7 @@ class CheckResult(TypedDict):
 class CheckStatus(TypedDict):
     name: str
     kind: str
-    state: str  # the debounced state after rise/fall, e.g. "up", "down", "unknown"
+    state: str  # after rise/fall: "unknown" | "passing" | "failing"
     demote: int  # added to the demotion while failing
     last: CheckResult | None
 

@@ -24,6 +24,7 @@ from typing import Any, TypeVar, cast
 
 from carpctl.core import auth
 from carpctl.core.timing import Timing
+from carpctl.health.spec import CheckSpec, parse_checks
 
 DEFAULT_PATH = Path("/etc/carpctl/carpctl.toml")
 BACKENDS = ("auto", "embedded", "freebsd", "openbsd")
@@ -84,6 +85,7 @@ class Config:
     carpctl: CarpctlSection = CarpctlSection()
     carp: CarpSection = CarpSection()
     vhids: tuple[VhidSection, ...] = ()
+    checks: tuple[CheckSpec, ...] = ()
 
 
 class _Reader:
@@ -244,7 +246,13 @@ def _vhid(file: Path, index: int, raw: Any) -> VhidSection:
     return section
 
 
-SECTIONS = ("carpctl", "carp", "vhid")
+SECTIONS = ("carpctl", "carp", "vhid", "check")
+
+
+def _checks(file: Path, raw: Any) -> tuple[CheckSpec, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(file, "check", "expected [[check]] tables")
+    return parse_checks(file, raw)
 
 
 def parse(text: str, file: Path | str = DEFAULT_PATH) -> Config:
@@ -286,6 +294,7 @@ def parse(text: str, file: Path | str = DEFAULT_PATH) -> Config:
         carpctl=_carpctl(file, document.get("carpctl", {})),
         carp=_carp(file, document.get("carp", {})),
         vhids=vhids,
+        checks=_checks(file, document.get("check", [])),
     )
 
 

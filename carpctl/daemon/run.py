@@ -7,13 +7,18 @@ import signal
 import sys
 from typing import Any
 
+from carpctl.control.protocol import ControlError, ErrorCode
 from carpctl.control.server import ControlServer
+from carpctl.core.checkstate import State as CheckVerdict
+from carpctl.core.checkstate import Transition
 from carpctl.core.ledger import Ledger
 from carpctl.daemon import logs
 from carpctl.daemon.config import Config
 from carpctl.daemon.engine import Engine
 from carpctl.daemon.kernel import KernelSink
 from carpctl.daemon.supervisor import Supervisor, node_name
+from carpctl.health.runner import CheckRunner, UnknownCheck
+from carpctl.health.spec import CheckSpec
 
 KERNEL_BACKENDS = ("freebsd", "openbsd")
 
@@ -60,15 +65,49 @@ class Daemon:
         self.engine = engine
         self.kernel = kernel
         self.supervisor = supervisor
+        self.checks = CheckRunner(config.checks, self._check_changed) if config.checks else None
         self.server = ControlServer(
             config.carpctl.control_socket,
             {
                 "status": self.status,
                 "demote": supervisor.handle_demote,
                 "maintenance": supervisor.handle_maintenance,
+                "check": self.check,
             },
             log=logs.get(),
         )
+        self._log = logs.get()
+
+    def _check_changed(self, spec: CheckSpec, transition: Transition) -> None:
+        self._log.info(
+            "check changed",
+            check=spec.name,
+            old=str(transition.old),
+            new=str(transition.new),
+            result=str(transition.result),
+            detail=transition.detail,
+        )
+        if transition.new is CheckVerdict.FAILING:
+            self.supervisor.check_failing(spec.name, spec.demote, transition.detail)
+        elif transition.new is CheckVerdict.PASSING:
+            self.supervisor.check_passing(spec.name)
+        if self.checks is not None and self.checks.ready:
+            self.supervisor.ready()
+
+    async def check(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Run checks now (all, or the named one) and report them."""
+        if self.checks is None:
+            if args.get("name"):
+                raise ControlError(f"there is no check named {args['name']!r}", ErrorCode.INVALID)
+            return {"checks": []}
+        try:
+            reports = await self.checks.run_now(args.get("name"))
+        except UnknownCheck:
+            raise ControlError(
+                f"there is no check named {args['name']!r}", ErrorCode.INVALID
+            ) from None
+        names = {r.name for r in reports}
+        return {"checks": [c for c in self.checks.status() if c["name"] in names]}
 
     async def status(self, args: dict[str, Any]) -> dict[str, Any]:
         kernel, vhids = await self.kernel.status() if self.kernel else (None, [])
@@ -77,7 +116,7 @@ class Daemon:
             "node": node_name(),
             "demotion": self.supervisor.ledger_status(),
             "vhids": self.engine.vhid_status() if self.engine else vhids,
-            "checks": [],
+            "checks": self.checks.status() if self.checks else [],
             "drops": self.engine.drops() if self.engine else {},
             "kernel": kernel,
         }
@@ -92,6 +131,9 @@ class Daemon:
         log = logs.get()
         try:
             self.supervisor.restore()
+            if self.checks is not None:
+                self.supervisor.gate_until_ready()  # lifted when every check has a verdict
+                self.checks.start()
             if self.engine is not None:
                 self.engine.start(loop)  # applies the restored demotion
             else:
@@ -100,6 +142,8 @@ class Daemon:
             log.info("started", backend=self.backend)
             await stop.wait()
         finally:
+            if self.checks is not None:
+                await self.checks.stop()
             self.supervisor.stop()
             if self.engine is not None and self.engine.started:
                 self.engine.shutdown()

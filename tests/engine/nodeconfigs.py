@@ -9,18 +9,29 @@ from carpctl.lab import Cluster
 
 
 def write_config(
-    lab: Cluster, node: str, vhids: list[tuple[int, int, str]], *, virtual_mac: bool = False
+    lab: Cluster,
+    node: str,
+    vhids: list[tuple[int, int, str]],
+    *,
+    virtual_mac: bool = False,
+    preempt: bool = False,
+    extra: str = "",
 ) -> None:
-    """Replace a node's config with the given (vhid, advskew, address) list."""
+    """Replace a node's config with the given (vhid, advskew, address) list.
+
+    ``extra`` is appended as is (e.g. ``[[check]]`` tables).
+    """
     host = lab.host(node)
-    state = Path(host.config).parent / "state"
+    directory = Path(host.config).parent
     lines = [
         "[carpctl]",
         'backend = "embedded"',
         'log_format = "json"',
-        f'state_dir = "{state}"',
+        f'state_dir = "{directory / "state"}"',
+        f'control_socket = "{directory / "carpctl.sock"}"',
         "[carp]",
         "log = 2",
+        f"preempt = {'true' if preempt else 'false'}",
     ]
     for vhid, advskew, address in vhids:
         lines += [
@@ -32,7 +43,7 @@ def write_config(
             f'addresses = ["{address}"]',
             f"virtual_mac = {'true' if virtual_mac else 'false'}",
         ]
-    Path(host.config).write_text("\n".join(lines) + "\n")
+    Path(host.config).write_text("\n".join(lines) + "\n" + extra)
 
 
 def roles_by_vhid(lab: Cluster, node: str) -> dict[int, list[str]]:
