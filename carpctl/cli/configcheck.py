@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
 import sys
 
 from carpctl.cli.common import CliError, ExitCode
 from carpctl.daemon.config import DEFAULT_PATH, Config, ConfigError, VhidSection, load
+from carpctl.health.spec import CheckSpec
 
 NAME = "config"
 HELP = "validate the configuration and print what would run"
@@ -67,6 +70,36 @@ def _vhid(vhid: VhidSection) -> list[str]:
     ]
 
 
+def describe(check: CheckSpec) -> str:
+    """The probe's own settings, those that differ from the defaults.
+
+    Environment values of command checks are left out: they may be secrets.
+    """
+    parts = []
+    for field in dataclasses.fields(check.params):
+        value = getattr(check.params, field.name)
+        if value == field.default:
+            continue
+        if field.name == "env":
+            value = ",".join(name for name, _ in value)
+        elif isinstance(value, re.Pattern):
+            value = value.pattern
+        elif isinstance(value, tuple):
+            value = " ".join(str(v) for v in value)
+        parts.append(f"{field.name}={value}")
+    return ", ".join(parts) or "defaults"
+
+
+def _check(check: CheckSpec) -> list[str]:
+    stock = f" (stock: {check.use})" if check.use else ""
+    return [
+        f"check {check.name}: {check.kind}{stock}",
+        f"  probes       {describe(check)}",
+        f"  every        {check.interval:g}s, timeout {check.timeout:g}s, "
+        f"rise {check.rise}, fall {check.fall}, demote {check.demote}",
+    ]
+
+
 def render(config: Config) -> str:
     carp = config.carp
     lines = [
@@ -82,6 +115,8 @@ def render(config: Config) -> str:
     ]
     for vhid in config.vhids:
         lines += ["", *_vhid(vhid)]
+    for check in config.checks:
+        lines += ["", *_check(check)]
     if not config.vhids:
         lines += ["", "no vhids"]
     return "\n".join(lines)

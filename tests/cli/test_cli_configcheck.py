@@ -123,3 +123,19 @@ def test_a_bad_config_is_exit_2_with_the_loaders_sentence(tmp_path: Path) -> Non
         err
         == "carpctl: the following arguments are required: ACTION (see 'carpctl config --help')\n"
     )
+
+
+def test_checks_are_listed_without_their_environment_values(tmp_path: Path) -> None:
+    config = tmp_path / "carpctl.toml"
+    config.write_text(
+        CONFIG
+        + '\n[[check]]\nname = "script"\nkind = "command"\n'
+        + 'argv = ["/usr/local/bin/probe", "--fast"]\nenv = { TOKEN = "abc123" }\n'
+        + '\n[[check]]\nuse = "sshd"\n'
+    )
+    code, out, _ = carpctl("config", "check", "-c", str(config))
+    assert code == 0
+    assert "check script: command" in out
+    assert "argv=/usr/local/bin/probe --fast, env=TOKEN" in out
+    assert "check sshd: tcp (stock: sshd)" in out
+    assert "abc123" not in out
