@@ -126,6 +126,7 @@ def test_a_bad_config_is_exit_2_with_the_loaders_sentence(tmp_path: Path) -> Non
 
 
 def test_checks_are_listed_without_their_environment_values(tmp_path: Path) -> None:
+    (tmp_path / "key").write_text("k\n")
     config = tmp_path / "carpctl.toml"
     config.write_text(
         CONFIG
