@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 
 from carpctl.core import auth, timing, wire
 from carpctl.core.effects import (
@@ -258,7 +259,7 @@ class VhidMachine:
             demote=self.demote_count,
         )
         payload = wire.encode(header)
-        header = wire.parse(payload)  # carries the computed checksum
+        header = replace(header, checksum=int.from_bytes(payload[6:8], "big"))
         effects: list[Effect] = [
             SendAdvertisement(c.vhid, family, payload, header) for family in c.families
         ]
@@ -273,5 +274,7 @@ class VhidMachine:
             self._ads_until_reannounce -= 1
             if self._ads_until_reannounce <= 0:  # the 2nd advertisement after takeover
                 self._ads_until_reannounce = None
-                effects.append(Announce(self.vhid))
+                # Announce before advertising: a peer that preempts on this very
+                # advertisement must announce after us, so its announcement wins.
+                effects.insert(0, Announce(self.vhid))
         return effects

@@ -96,6 +96,8 @@ class Engine:
             for v in config.vhids
         ]
         self.receivers: dict[str, Receiver] = {}
+        self._by_vhid: dict[str, dict[int, VirtualHost]] = {}
+        self._unicast = {h.section.interface for h in self.hosts if h.section.peer is not None}
         self.wires: dict[tuple[str, int], Wire] = {}
         self.sent: Counter[str] = Counter()
         self.send_errors: Counter[str] = Counter()
@@ -128,6 +130,7 @@ class Engine:
                 host.machine.source_addresses = {
                     4 if isinstance(a, IPv4Address) else 6: a for a in reversed(own)
                 }
+            self._by_vhid[ifname] = {h.section.vhid: h for h in mine}
             self.receivers[ifname] = Receiver(
                 (h.machine for h in mine), allow=self.config.carp.allow, own_addresses=own
             )
@@ -164,8 +167,8 @@ class Engine:
         return self._loop.time()
 
     def _on_readable(self, ifname: str, wire: Wire) -> None:
-        receiver = self.receivers[ifname]
-        by_vhid = {h.section.vhid: h for h in self.hosts if h.section.interface == ifname}
+        receiver, by_vhid = self.receivers[ifname], self._by_vhid[ifname]
+        check_ttl = ifname not in self._unicast  # FreeBSD skips it for unicast peers
         for packet in wire.receive():
             try:
                 effects = receiver.receive(
@@ -174,16 +177,15 @@ class Engine:
                     src=packet.src,
                     ttl=packet.ttl,
                     now=self._now(),
-                    check_ttl=not any(h.section.peer for h in by_vhid.values()),
+                    check_ttl=check_ttl,
                 )
             except RemoteProtocolError as error:
                 self._log_drop(ifname, packet.src, error)
                 continue
+            # No effects: at most a master-down deadline moved later, which the
+            # armed timer handles lazily (see _reschedule).
             if effects:
                 self._perform(by_vhid[effects[0].vhid], effects)
-            else:
-                for host in by_vhid.values():
-                    self._reschedule(host)
 
     def _on_timer(self, host: VirtualHost) -> None:
         host.timer = None
@@ -220,21 +222,12 @@ class Engine:
     # -- effects ------------------------------------------------------------
 
     def _perform(self, host: VirtualHost, effects: list[Effect]) -> None:
+        """Packets and addresses first, in order; then logs and listeners."""
         ifname = host.section.interface
+        deferred = [e for e in effects if isinstance(e, StateChanged | SplitBrainSeen)]
         for effect in effects:
             if isinstance(effect, SendAdvertisement):
                 self._send(host, effect)
-            elif isinstance(effect, StateChanged):
-                self._log.info(
-                    "state changed",
-                    vhid=host.section.vhid,
-                    interface=ifname,
-                    old=effect.old.name,
-                    new=effect.new.name,
-                    reason=str(effect.reason),
-                )
-                for listener in self.listeners:
-                    listener(host, effect)
             elif isinstance(effect, AssignAddresses):
                 self._assign(host, True)
             elif isinstance(effect, ReleaseAddresses):
@@ -247,6 +240,19 @@ class Engine:
                     host.address_interface,
                     host.addresses,
                 )
+        self._reschedule(host)
+        for effect in deferred:
+            if isinstance(effect, StateChanged):
+                self._log.info(
+                    "state changed",
+                    vhid=host.section.vhid,
+                    interface=ifname,
+                    old=effect.old.name,
+                    new=effect.new.name,
+                    reason=str(effect.reason),
+                )
+                for listener in self.listeners:
+                    listener(host, effect)
             elif isinstance(effect, SplitBrainSeen):
                 host.split_brain += 1
                 host.last_split_brain = self._now()
@@ -258,7 +264,6 @@ class Engine:
                     advbase=effect.advbase,
                     advskew=effect.advskew,
                 )
-        self._reschedule(host)
 
     def _send(self, host: VirtualHost, ad: SendAdvertisement) -> None:
         wire = self.wires[host.section.interface, ad.family]
@@ -323,10 +328,19 @@ class Engine:
             )
 
     def _reschedule(self, host: VirtualHost) -> None:
+        """Arm the host's timer for its machine's next deadline, lazily.
+
+        A timer already armed for an earlier moment is kept: when it fires,
+        the machine does nothing if nothing is due and the timer is armed
+        again. So the advertisement a backup hears every second costs no
+        timer churn (with 255 vhids that churn was most of a backup's CPU).
+        """
+        deadline = host.machine.get_timer()
         if host.timer is not None:
+            if deadline is not None and host.timer.when() <= deadline:
+                return
             host.timer.cancel()
             host.timer = None
-        deadline = host.machine.get_timer()
         if deadline is not None and self._loop is not None:
             host.timer = self._loop.call_at(deadline, self._on_timer, host)
 

@@ -83,13 +83,14 @@ def test_becoming_master_advertises_then_assigns_then_announces() -> None:
     assert m.get_timer() == pytest.approx(4.0)
 
 
-def test_a_second_announcement_follows_the_second_advertisement() -> None:
+def test_a_second_announcement_comes_with_the_second_advertisement_and_before_it() -> None:
     m = machine_in(State.MASTER)
     first = m.handle_timer(101.0)
     second = m.handle_timer(102.0)
     third = m.handle_timer(103.0)
     assert [type(e) for e in first] == [SendAdvertisement]
-    assert [type(e) for e in second] == [SendAdvertisement, Announce]
+    # Before it: a peer preempting on this advertisement announces after us.
+    assert [type(e) for e in second] == [Announce, SendAdvertisement]
     assert [type(e) for e in third] == [SendAdvertisement]
 
 
@@ -236,8 +237,7 @@ def test_demotion_changes_readvertise_at_once_only_when_the_skew_changes() -> No
     assert isinstance(ad, SendAdvertisement)
     assert ad.header.advskew == 230
     assert m.get_timer() == pytest.approx(100.2 + 1 + 230 / 256)
-    ad = m.set_demotion(40, 100.3)[0]
-    assert isinstance(ad, SendAdvertisement)
+    ad = next(e for e in m.set_demotion(40, 100.3) if isinstance(e, SendAdvertisement))
     assert ad.header.advskew == 240
     assert m.set_demotion(500, 100.4) == []  # still clamped at 240: nothing to tell
     assert m.effective_skew == 240
