@@ -17,9 +17,11 @@ normalised (every key present, defaults filled in) or raises
 * maintenance: ``{"on", "reason", "for"}``
 * check: ``{"name"}``
 * event: ``{"vhid", "interface", "type"}``
+* reload: ``{"dry_run", "force", "config"}``
 
 ``reason`` is a str ("" when not given), ``for`` a float of seconds or None,
-``name`` a str or None.
+``name`` a str or None; ``dry_run`` and ``force`` are bools (False when not
+given), ``config`` the absolute path of the file the client validated, or None.
 """
 
 from __future__ import annotations
@@ -35,12 +37,13 @@ from typing import Any
 VERSION = 1
 MAX_REQUEST = 64 * 1024  # bytes, the newline included
 MAX_REPLY = 16 * 1024 * 1024  # a status of 255 vhids is far below this
-COMMANDS = ("status", "demote", "maintenance", "check", "event")
+COMMANDS = ("status", "demote", "maintenance", "check", "event", "reload")
 MAX_AMOUNT = 1000  # the ledger's bound (carpctl.core.ledger.MAX_AMOUNT)
 MAX_REASON = 200  # characters
 MAX_DURATION = 10 * 366 * 86400.0  # ten years: longer is a typo, not a plan
 EVENT_TYPES = ("MASTER", "BACKUP", "INIT")
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_PATH = 4096  # bytes, PATH_MAX
 INTERFACE = re.compile(r"[A-Za-z0-9_.:-]{1,15}")  # as carpctl.daemon.config accepts
 
 
@@ -177,12 +180,43 @@ def _event(args: Mapping[str, Any]) -> dict[str, Any]:
     return {"vhid": _int(args, "vhid", 1, 255), "interface": interface, "type": kind}
 
 
+def _flag(args: Mapping[str, Any], key: str) -> bool:
+    value = args.get(key, False)
+    if not isinstance(value, bool):
+        raise invalid(f"{key} must be true or false, got {_show(value)}")
+    return value
+
+
+def _path(args: Mapping[str, Any], key: str) -> str | None:
+    value = args.get(key)
+    if value is None:
+        return None
+    if (
+        not isinstance(value, str)
+        or not value.startswith("/")
+        or len(value.encode("utf-8", "surrogateescape")) > MAX_PATH
+        or any(not ch.isprintable() for ch in value)
+    ):
+        raise invalid(f"{key} must be an absolute path, got {_show(value)}")
+    return value
+
+
+def _reload(args: Mapping[str, Any]) -> dict[str, Any]:
+    _keys("reload", args, {"dry_run", "force", "config"})
+    return {
+        "dry_run": _flag(args, "dry_run"),
+        "force": _flag(args, "force"),
+        "config": _path(args, "config"),
+    }
+
+
 VALIDATORS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "status": _status,
     "demote": _demote,
     "maintenance": _maintenance,
     "check": _check,
     "event": _event,
+    "reload": _reload,
 }
 
 
