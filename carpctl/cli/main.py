@@ -15,10 +15,30 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from carpctl.cli import check, configcheck, demote, inspect, lab, maintenance, run, status
+from carpctl.cli import (
+    check,
+    configcheck,
+    demote,
+    event,
+    inspect,
+    lab,
+    maintenance,
+    run,
+    status,
+)
 from carpctl.cli.common import PROG, ArgumentParser, CliError, Command, ExitCode
 
-COMMANDS: tuple[Command, ...] = (run, status, demote, maintenance, check, configcheck, inspect, lab)
+COMMANDS: tuple[Command, ...] = (
+    run,
+    status,
+    demote,
+    maintenance,
+    event,
+    check,
+    configcheck,
+    inspect,
+    lab,
+)
 
 
 def _version() -> str:
