@@ -65,6 +65,7 @@ class VhidMachine:
         self._advert_due: float | None = None
         self._master_down_due: dict[int, float] = {}
         self._ads_until_reannounce: int | None = None
+        self._cadence_base: float | None = None  # the deadline a takeover happened on
 
     # -- derived values ---------------------------------------------------
 
@@ -100,7 +101,11 @@ class VhidMachine:
         return min(deadlines, default=None)
 
     def handle_timer(self, now: float) -> list[Effect]:
-        if self.state is State.BACKUP and any(d <= now for d in self._master_down_due.values()):
+        expired = [d for d in self._master_down_due.values() if d <= now]
+        if self.state is State.BACKUP and expired:
+            # Advertise on the deadline's cadence, not the wake-up's: vhids that
+            # time out together stay in step (one wake-up serves them all).
+            self._cadence_base = min(expired)
             return self._fire(T.MASTER_DOWN_TIMER, now)
         if self.state is State.MASTER and self._advert_due is not None and self._advert_due <= now:
             return self._fire(T.ADVERT_TIMER, now)
@@ -215,7 +220,7 @@ class VhidMachine:
             if action is Action.ADVERTISE_NOW:
                 effects += self._advertise(now)
             elif action is Action.ADVERTISE_ON_SCHEDULE:
-                effects += self._advertise(now, on_schedule=True)
+                effects += self._advertise(now, base=self._advert_due)
             elif action is Action.RESTART_MASTER_DOWN and family is not None:
                 self._master_down_due[family] = now + self.master_down_interval
             elif action is Action.REANNOUNCE:
@@ -234,13 +239,14 @@ class VhidMachine:
             self._master_down_due = dict.fromkeys(self.config.families, due)
             return []
         if state is State.MASTER:
-            effects = self._advertise(now)
+            base, self._cadence_base = self._cadence_base, None
+            effects = self._advertise(now, base=base)
             self._ads_until_reannounce = REANNOUNCE_AFTER_ADS
             return [*effects, AssignAddresses(self.vhid), Announce(self.vhid)]
         return []
 
     def _advertise(
-        self, now: float, *, bow_out: bool = False, on_schedule: bool = False
+        self, now: float, *, bow_out: bool = False, base: float | None = None
     ) -> list[Effect]:
         """Build one advertisement per family; arm the next one unless bowing out."""
         c = self.config
@@ -265,11 +271,12 @@ class VhidMachine:
         ]
         if bow_out:
             return effects
-        # On schedule, count from the missed deadline so that wake-up latency does
-        # not accumulate into drift; after a long stall (SIGSTOP) restart from now.
+        # Count from the deadline this advertisement was due on (``base``), so
+        # wake-up latency does not accumulate into drift; after a long stall
+        # (SIGSTOP) restart from now.
         interval = self.advertisement_interval
-        base = self._advert_due if on_schedule and self._advert_due is not None else now
-        self._advert_due = base + interval if base + interval > now else now + interval
+        start = base if base is not None else now
+        self._advert_due = start + interval if start + interval > now else now + interval
         if self._ads_until_reannounce is not None:
             self._ads_until_reannounce -= 1
             if self._ads_until_reannounce <= 0:  # the 2nd advertisement after takeover

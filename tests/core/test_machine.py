@@ -307,3 +307,11 @@ def test_every_transition_into_a_new_state_has_a_reason() -> None:
         else:
             assert transition.reason is None, trigger
             assert transition.actions, trigger
+
+
+def test_a_late_takeover_keeps_the_deadlines_cadence() -> None:
+    """Vhids that time out together stay in step even if processed one by one."""
+    m = machine_in(State.BACKUP)  # master-down due at 3.0
+    m.handle_timer(3.05)
+    assert m.state is State.MASTER
+    assert m.get_timer() == pytest.approx(4.0)
