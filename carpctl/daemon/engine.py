@@ -36,7 +36,7 @@ from carpctl.daemon import logs
 from carpctl.daemon.config import Config, VhidSection
 from carpctl.daemon.ports import Interfaces, LinkEvents, VirtualAddress, Wire
 
-StateListener = Callable[["VirtualHost", StateChanged], None]
+StateListener = Callable[["VirtualHost", StateChanged], object]
 
 
 @dataclass(eq=False)

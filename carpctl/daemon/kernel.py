@@ -12,6 +12,7 @@ from carpctl.backends import BackendError, KernelBackend
 from carpctl.core.ledger import Ledger
 from carpctl.core.timing import effective_skew
 from carpctl.daemon import logs
+from carpctl.daemon.roles import RoleBook
 
 
 class KernelSink:
@@ -94,3 +95,15 @@ class KernelSink:
 
     def close(self) -> None:
         self._worker.shutdown(wait=True)
+
+
+async def poll_roles(kernel: KernelSink, roles: RoleBook, interval: float) -> None:
+    """Read the kernel's vhid states now and every ``interval`` seconds.
+
+    devd's events arrive through ``carpctl event``; this catches the ones
+    that were missed (daemon not running, devd restarted) or reordered.
+    """
+    while True:
+        _, rows = await kernel.status()
+        roles.replace_all({row["name"]: row["state"] for row in rows}, time.time())
+        await asyncio.sleep(interval)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import time
 from typing import Any
 
 from carpctl.control.protocol import ControlError, ErrorCode
@@ -15,12 +16,14 @@ from carpctl.core.ledger import Ledger
 from carpctl.daemon import logs
 from carpctl.daemon.config import Config
 from carpctl.daemon.engine import Engine
-from carpctl.daemon.kernel import KernelSink
+from carpctl.daemon.kernel import KernelSink, poll_roles
+from carpctl.daemon.roles import RoleBook
 from carpctl.daemon.supervisor import Supervisor, node_name
 from carpctl.health.runner import CheckRunner, UnknownCheck
 from carpctl.health.spec import CheckSpec
 
 KERNEL_BACKENDS = ("freebsd", "openbsd")
+ROLE_POLL_INTERVAL = 10.0  # seconds between readings of the kernel's vhid states
 
 
 class BackendUnavailable(Exception):
@@ -65,7 +68,14 @@ class Daemon:
         self.engine = engine
         self.kernel = kernel
         self.supervisor = supervisor
+        self.roles = RoleBook()
+        self.roles.listeners.append(self._role_changed)
+        if engine is not None:
+            engine.listeners.append(
+                lambda host, change: self.roles.set(host.name, change.new.name, time.time())
+            )
         self.checks = CheckRunner(config.checks, self._check_changed) if config.checks else None
+        self._tasks: list[asyncio.Task[None]] = []
         self.server = ControlServer(
             config.carpctl.control_socket,
             {
@@ -73,10 +83,26 @@ class Daemon:
                 "demote": supervisor.handle_demote,
                 "maintenance": supervisor.handle_maintenance,
                 "check": self.check,
+                "event": self.event,
             },
             log=logs.get(),
         )
         self._log = logs.get()
+
+    def _role_changed(self, name: str, old: str, new: str, at: float) -> None:
+        if self.kernel is not None:  # the engine logs its own changes, with the reason
+            self._log.info("state changed", vhid=name, old=old, new=new, source="kernel")
+
+    async def event(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``carpctl event 1@em0 MASTER`` from devd/ifstated (args already validated)."""
+        if self.kernel is None:
+            raise ControlError(
+                "the embedded engine reports its own roles; "
+                "carpctl event is the devd/ifstated target for the BSD backends"
+            )
+        name = f"{args['vhid']}@{args['interface']}"
+        changed = self.roles.set(name, str(args["type"]), time.time())
+        return {"vhid": name, "state": args["type"], "changed": changed}
 
     def _check_changed(self, spec: CheckSpec, transition: Transition) -> None:
         self._log.info(
@@ -111,6 +137,8 @@ class Daemon:
 
     async def status(self, args: dict[str, Any]) -> dict[str, Any]:
         kernel, vhids = await self.kernel.status() if self.kernel else (None, [])
+        for row in vhids:  # the kernel does not say since when; our events do
+            row["since"] = self.roles.since(row["name"]) or row["since"]
         return {
             "backend": self.backend,
             "node": node_name(),
@@ -136,12 +164,17 @@ class Daemon:
                 self.checks.start()
             if self.engine is not None:
                 self.engine.start(loop)  # applies the restored demotion
-            else:
+            elif self.kernel is not None:
                 self.supervisor.sink.apply_demotion()
+                self._tasks.append(
+                    loop.create_task(poll_roles(self.kernel, self.roles, ROLE_POLL_INTERVAL))
+                )
             self.supervisor.start(loop)
             log.info("started", backend=self.backend)
             await stop.wait()
         finally:
+            for task in self._tasks:
+                task.cancel()
             if self.checks is not None:
                 await self.checks.stop()
             self.supervisor.stop()

@@ -156,3 +156,19 @@ def test_vhid_tables_are_refused_with_a_kernel_backend(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "vhid: [[vhid]] is for the embedded backend" in result.stderr
+
+
+def test_devd_events_and_kernel_polling_set_the_roles(daemon: Daemon) -> None:
+    daemon.start()
+    vhids = daemon.status()["vhids"]
+    assert isinstance(vhids, list)
+    name = vhids[0]["name"]
+    vhid, interface = name.split("@")
+    for state in ("BACKUP", "MASTER"):
+        result = daemon.ctl("event", name, state)
+        assert result.returncode == 0, result.stderr
+    log = [json.loads(line) for line in daemon.log.read_text().splitlines() if line.startswith("{")]
+    changes = [(r["vhid"], r["new"]) for r in log if r.get("event") == "state changed"]
+    assert (name, "MASTER") in changes
+    hostile = daemon.ctl("event", f"{vhid}@{interface};touch x", "MASTER")
+    assert hostile.returncode == 2
