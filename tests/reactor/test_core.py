@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -322,7 +324,7 @@ def master_of_all(core: ReactorCore, name: str) -> bool:
 def test_whatever_the_events_services_run_only_when_master_of_all(
     rules: list[ServiceRule], events: list[tuple[str, object, object]], declared: bool
 ) -> None:
-    named = [ServiceRule(f"s{i}", *_fields(r)) for i, r in enumerate(rules)]
+    named = [dataclasses.replace(r, name=f"s{i}") for i, r in enumerate(rules)]
     core = ReactorCore(named, vhids=VHIDS if declared else ())
     now = 0.0
     for kind, a, b in events:
@@ -358,8 +360,3 @@ def test_whatever_the_events_services_run_only_when_master_of_all(
             assert core.actual(rule.name) is not Actual.UNKNOWN
     timer = core.get_timer()
     assert timer is None or timer > now
-
-
-def _fields(rule: ServiceRule) -> tuple[object, ...]:
-    return (rule.vhids, rule.min_master, rule.flap_count, rule.flap_window, rule.hold_down,
-            rule.retry_after)  # fmt: skip
