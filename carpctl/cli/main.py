@@ -23,6 +23,7 @@ from carpctl.cli import (
     inspect,
     lab,
     maintenance,
+    reload,
     run,
     status,
 )
@@ -30,6 +31,7 @@ from carpctl.cli.common import PROG, ArgumentParser, CliError, Command, ExitCode
 
 COMMANDS: tuple[Command, ...] = (
     run,
+    reload,
     status,
     demote,
     maintenance,
