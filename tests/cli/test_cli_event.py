@@ -30,7 +30,8 @@ def config(tmp_path: Path, sock: Path) -> str:
 
 @pytest.fixture
 def daemon(sock: Path) -> Iterator[FakeDaemon]:
-    with FakeDaemon(sock, canned={"event": {}}) as fake:
+    answer = {"vhid": "1@em0", "state": "MASTER", "changed": True}  # printed by no one
+    with FakeDaemon(sock, canned={"event": answer}) as fake:
         yield fake
 
 
