@@ -37,7 +37,10 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a usage error is one short sentence and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        fail(f"{message} (see '{self.prog} --help')")
+        # Arguments can come from devd or a hostile caller: keep the sentence on one
+        # printable line whatever they contain.
+        printable = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in message)
+        fail(f"{printable} (see '{self.prog} --help')")
 
 
 class Command(Protocol):
