@@ -26,7 +26,6 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -35,27 +34,10 @@ from carpctl.core.reactor import Action, Actual, ReactorCore, Role, Step
 from carpctl.reactor.managers import OnExit, Outcome, ServiceManager, make_manager
 from carpctl.reactor.process import Event
 from carpctl.reactor.spec import ServiceSpec
+from carpctl.reactor.status import LastAction, service_rows
 
 RECONCILE_INTERVAL = 10.0
 ManagerFactory = Callable[[ServiceSpec, OnExit], ServiceManager]
-
-
-@dataclass(frozen=True, slots=True)
-class LastAction:
-    action: str  # start | stop | exit (a run process died)
-    result: str  # ok | failed | timeout
-    detail: str
-    duration: float
-    at: float  # wall clock, when it ended
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "action": self.action,
-            "result": self.result,
-            "detail": self.detail,
-            "duration": round(self.duration, 6),
-            "at": self.at,
-        }
 
 
 class Reactor:
@@ -82,9 +64,9 @@ class Reactor:
         self._log = log if log is not None else structlog.get_logger("carpctl.reactor")
         self._loop, self._wall = loop, wall
         self.reconcile_interval = reconcile_interval
-        self._last: dict[str, LastAction] = {}
+        self.last_actions: dict[str, LastAction] = {}
         self._failed: set[str] = set()  # last start failed; on_recovered pending
-        self._busy: Step | None = None
+        self.busy: Step | None = None
         self._wake = asyncio.Event()
         self._idle = True
         self._reconciles: list[asyncio.Future[None]] = []
@@ -228,7 +210,7 @@ class Reactor:
             seq=step.seq,
             time=step.at if step.at is not None else self._wall(),
         )
-        self._busy, started = step, self._now()
+        self.busy, started = step, self._now()
         self._log.info(f"service {step.action}", service=spec.name, vhid=step.vhid)
         try:
             call = manager.start if step.action is Action.START else manager.stop
@@ -237,7 +219,7 @@ class Reactor:
             self._log.exception("service manager crashed", service=spec.name)
             outcome = Outcome(False, f"{type(error).__name__}: {error}")
         finally:
-            self._busy = None
+            self.busy = None
         self.core.done(spec.name, step.action, outcome.ok, self._now())
         result = "ok" if outcome.ok else "timeout" if outcome.timed_out else "failed"
         self._record(spec, str(step.action), result, outcome.detail, self._now() - started)
@@ -263,7 +245,7 @@ class Reactor:
     def _record(
         self, spec: ServiceSpec, action: str, result: str, detail: str, took: float
     ) -> None:
-        self._last[spec.name] = LastAction(action, result, detail, took, self._wall())
+        self.last_actions[spec.name] = LastAction(action, result, detail, took, self._wall())
         log = self._log.info if result == "ok" else self._log.error
         log(f"service {action} {result}", service=spec.name, detail=detail, duration=took)
 
@@ -292,38 +274,6 @@ class Reactor:
         return {name: str(role) for name, role in self.core.roles.items()}
 
     def status(self) -> list[dict[str, Any]]:
-        """Per service: what should be, what is, the last action, damping."""
+        """Per service: what should be and why, what is, the last action, damping."""
         now = self._now()
-        offset = self._wall() - now
-
-        def wall(at: float | None) -> float | None:
-            return None if at is None else at + offset
-
-        rows = []
-        for name, spec in self.specs.items():
-            verdict = self.core.verdict(name, now)
-            manager, last = self.managers[name], self._last.get(name)
-            busy = self._busy.action if self._busy and self._busy.service == name else None
-            rows.append(
-                {
-                    "name": name,
-                    "manager": str(spec.manager),
-                    "target": spec.target,
-                    "vhids": list(self.core.vhids_of(name)),
-                    "every_vhid": not spec.vhids,
-                    "desired": "running" if verdict.run else "stopped",
-                    "why": str(verdict.why) + (f": {verdict.detail}" if verdict.detail else ""),
-                    "until": wall(verdict.until),
-                    "actual": str(self.core.actual(name)),
-                    "actual_from": manager.state_source,
-                    "busy": None if busy is None else str(busy),
-                    "last": None if last is None else last.to_json(),
-                    "stop_failed": self.core.stop_failed(name),
-                    "hold_down_until": wall(self.core.hold_until(name, now)),
-                    "flaps": self.core.flaps(name, now),
-                    "master_since": wall(self.core.eligible_since(name)),
-                    "demote": spec.demote,
-                    "retry_after": spec.retry_after,
-                }
-            )
-        return rows
+        return service_rows(self, now, self._wall() - now)

@@ -325,3 +325,35 @@ def test_the_reactor_refuses_hostile_events(
     run(scenario())
     assert hooks.calls() == []
     assert not (tmp_path / "x").exists()
+
+
+def test_the_reactor_reconciles_by_itself_every_interval(hooks: Hooks) -> None:
+    async def scenario() -> None:
+        d = driven([hooks.spec(vhids=[V1], status=True)], reconcile_interval=0.2)
+        d.reactor.start()
+        d.role(V1, "BACKUP", old="INIT")
+        await d.reactor.idle()
+        (hooks.dir / "svc" / "running").touch()  # started behind the BACKUP's back
+        await eventually(lambda: not hooks.running(), within=3)
+        await d.reactor.stop()
+
+    run(scenario())
+    assert hooks.actions()[-1] == "stop"
+
+
+def test_a_snapshot_of_roles_changes_only_what_differs(hooks: Hooks) -> None:
+    async def scenario() -> None:
+        d = driven([hooks.spec(vhids=[V1, V2])], vhids=[V1, V2])
+        d.reactor.start()
+        d.reactor.set_roles({V1: "MASTER", V2: "MASTER"}, at=100.0)
+        await d.reactor.idle()
+        assert hooks.running()
+        d.reactor.set_roles({V1: "MASTER", V2: "BACKUP"}, at=200.0)
+        await d.reactor.idle()
+        assert d.reactor.roles() == {V1: "MASTER", V2: "BACKUP"}
+        await d.reactor.stop()
+
+    run(scenario())
+    *_, start, stop = hooks.calls()
+    assert (start["args"], start["env"]["CARPCTL_TIME"]) == ([V2, "MASTER"], "100.000000")
+    assert (stop["args"], stop["env"]["CARPCTL_OLD_STATE"]) == ([V2, "BACKUP"], "MASTER")
