@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.checkfail import checkfail_table
+from bench.checkjitter import checkjitter_table
 from bench.daemons import DAEMONS, MASTER_DOWN
 
 CRASH_TARGET_MS = 20.0  # over the protocol's bound
@@ -153,4 +155,13 @@ def markdown(report: dict[str, Any]) -> str:
         out += ["### Idle CPU and memory", "", *steady_table(steady), ""]
     if any(r.get("jitter") for r in steady):
         out += ["### Advertisement jitter (node1, master)", "", *jitter_table(steady), ""]
+    if report.get("checkfail"):
+        out += ["### Check failure to takeover (ms)", "", *checkfail_table(report["checkfail"]), ""]
+    if report.get("checkjitter"):
+        out += [
+            "### Advertisement jitter under 200 http checks (ms)",
+            "",
+            *checkjitter_table(report["checkjitter"]),
+            "",
+        ]
     return "\n".join(out)

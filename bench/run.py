@@ -1,6 +1,7 @@
 """Benchmarks of carpctl's engine, side by side with ucarp and keepalived, on the lab.
 
-    .venv/bin/python bench/run.py [--runs 5] [--only failover|idle|jitter]
+    .venv/bin/python bench/run.py [--runs 5]
+                                  [--only failover|idle|jitter|checkfail|checkjitter]
                                   [--json out.json] [--markdown out.md]
 
 Root only (network namespaces). Every benchmark builds its own lab under a
@@ -21,6 +22,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.checkfail import run_checkfail
+from bench.checkjitter import run_checkjitter
 from bench.daemons import DAEMONS
 from bench.failover import run_failover
 from bench.report import machine, markdown
@@ -28,7 +31,7 @@ from bench.steady import run_steady
 from carpctl.lab import LabError
 from carpctl.lab.netns import unavailable_reason
 
-KINDS = ("failover", "idle", "jitter")
+KINDS = ("failover", "idle", "jitter", "checkfail", "checkjitter")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,6 +45,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--vhids", default="1,255", help="vhid counts for idle and jitter (1,255)")
     parser.add_argument("--window", type=float, default=30.0, help="steady-state seconds (30)")
+    parser.add_argument(
+        "--check-window", type=float, default=120.0, help="checkjitter's window, seconds (120)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for the fault phases")
     parser.add_argument("--json", type=Path, help="write every sample and summary here")
     parser.add_argument("--markdown", type=Path, help="write the result tables here")
@@ -74,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"machine": machine(), "options": {
         "runs": args.runs, "only": args.only, "daemons": args.daemons,
         "vhids": args.vhids, "window_s": args.window, "seed": args.seed,
+        "check_window_s": args.check_window,
     }}  # fmt: skip
     try:
         if "failover" in args.only:
@@ -92,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
                     ).as_dict()
                     result["cpu_reported"] = "idle" in args.only
                     report["steady"].append(result)
+        if "checkfail" in args.only:
+            say(f"checkfail: {args.runs} runs, carpctl with an http check on node1")
+            keep = args.captures / "checkfail" if args.captures else None
+            report["checkfail"] = run_checkfail(args.runs, rng, say, keep)
+        if "checkjitter" in args.only:
+            say(f"checkjitter: {args.check_window:g} s without checks, then with 200")
+            report["checkjitter"] = run_checkjitter(args.check_window, say)
     except LabError as error:
         print(f"bench: {error}", file=sys.stderr)
         report["error"] = str(error)
