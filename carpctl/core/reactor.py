@@ -29,27 +29,25 @@ next wants ``handle_timer(now)``. Times are seconds on any monotonic clock.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-VHID_NAME = re.compile(r"([0-9]{1,3})@([A-Za-z0-9_.:-]{1,15})")
+from carpctl.core.roles import Role, VhidRole, parse_vhid_name
 
-
-def parse_vhid_name(text: str) -> tuple[int, str]:
-    """``"1@eth0"`` -> ``(1, "eth0")``; ValueError unless vhid 1..255 and an interface name."""
-    match = VHID_NAME.fullmatch(text) if isinstance(text, str) else None
-    if match is None or not 1 <= int(match[1]) <= 255 or match[1].startswith("0"):
-        raise ValueError(f"expected VHID@INTERFACE with a vhid 1..255, got {text!r}")
-    return int(match[1]), match[2]
-
-
-class Role(StrEnum):
-    INIT = "INIT"
-    BACKUP = "BACKUP"
-    MASTER = "MASTER"
+__all__ = [
+    "Action",
+    "Actual",
+    "ReactorCore",
+    "Role",
+    "ServiceRule",
+    "Step",
+    "Verdict",
+    "VhidRole",
+    "Why",
+    "parse_vhid_name",
+]
 
 
 class Actual(StrEnum):
@@ -105,15 +103,6 @@ class Step:
     old_state: Role
     seq: int  # the role-change sequence number of that vhid's current role
     at: float | None  # the caller's time stamp of that role change (wall clock)
-
-
-@dataclass(slots=True)
-class VhidRole:
-    role: Role = Role.INIT
-    old: Role = Role.INIT
-    since: float | None = None  # monotonic time of the change into ``role``
-    seq: int = 0
-    at: float | None = None
 
 
 @dataclass(slots=True)
@@ -195,6 +184,28 @@ class ReactorCore:
 
     def handle_timer(self, now: float) -> None:
         self._tick(now)
+
+    def adopt(self, old: ReactorCore, *, keep_vhids: bool = True) -> None:
+        """Carry state over from ``old`` (a reload): the roles (all of them, or with
+        ``keep_vhids=False`` only those of vhids this core knows), and per service of
+        the same name all its state if its rule is unchanged, else only ``actual``."""
+        roles = {k: v for k, v in old._roles.items() if keep_vhids or k in self._roles}
+        self._roles = {**self._roles, **roles}
+        self._seq, self._now, self.released = old._seq, old._now, old.released
+        for name in self._services:
+            s, before = self._services[name], old._services.get(name)
+            if before is not None and before.rule == s.rule:
+                self._services[name] = s = before
+            elif before is not None:
+                s.actual = before.actual
+            vhids = self.vhids_of(name)
+            eligible = bool(vhids) and all(self._is_master(v) for v in vhids)
+            if eligible != s.eligible:  # a new vhid, or a new rule: not a flap
+                s.eligible = eligible
+                since = [self._roles[v].since for v in vhids]
+                s.eligible_since = (
+                    max(self._now if t is None else t for t in since) if eligible else None
+                )
 
     # -- outputs ------------------------------------------------------------
 
