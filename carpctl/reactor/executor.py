@@ -57,9 +57,8 @@ class Reactor:
         """``vhids``: the vhids known from the start (the configured ``[[vhid]]`` names)."""
         self.specs = {s.name: s for s in specs}
         self.core = ReactorCore([s.rule() for s in specs], vhids)
-        self.managers = {
-            s.name: managers(s, functools.partial(self._exited, s.name)) for s in specs
-        }
+        self._factory = managers
+        self.managers = {s.name: self._manager(s) for s in specs}
         self._on_start_failed, self._on_recovered = on_start_failed, on_recovered
         self._log = log if log is not None else structlog.get_logger("carpctl.reactor")
         self._loop, self._wall = loop, wall
@@ -73,6 +72,7 @@ class Reactor:
         self._idlers: list[asyncio.Future[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._steps = asyncio.Lock()  # held for each step, status pass and reload
 
     # -- life cycle ---------------------------------------------------------
 
@@ -108,6 +108,41 @@ class Reactor:
         else:
             await self._run_plan()
 
+    async def reload(
+        self, specs: Sequence[ServiceSpec], vhids: Iterable[str] | None = None
+    ) -> None:
+        """Take a new ``[[service]]`` list (between two steps), then reconcile.
+
+        A service whose spec is unchanged keeps everything: state, damping, last
+        action, its manager and its ``run`` process. A changed one keeps only what it
+        was last seen doing; the process of a changed or removed ``run`` service is
+        stopped (carpctl owns it). A removed unit, rc or command service is left as it
+        is. ``vhids``: the configured vhids now (None or empty: keep every vhid known).
+        """
+        async with self._steps:
+            fresh = {s.name: s for s in specs}
+            closed = set()
+            for name, manager in self.managers.items():
+                if fresh.get(name) != self.specs[name] and await manager.close():
+                    closed.add(name)
+                    self._log.info(
+                        "run service stopped: its definition changed or is gone", service=name
+                    )
+            vhids = tuple(vhids or ())
+            core = ReactorCore([s.rule() for s in specs], vhids)
+            core.adopt(self.core, keep_vhids=not vhids)
+            for name in closed & fresh.keys():
+                core.observed(name, Actual.STOPPED)
+            self.managers = {
+                s.name: self.managers[s.name] if self.specs.get(s.name) == s else self._manager(s)
+                for s in specs
+            }
+            self.specs, self.core = fresh, core
+            self.last_actions = {k: v for k, v in self.last_actions.items() if k in fresh}
+            self._failed &= fresh.keys()
+        if self._tasks:
+            await self.reconcile()
+
     # -- inputs -------------------------------------------------------------
 
     def role_changed(self, name: str, old: str, new: str, at: float) -> None:
@@ -141,6 +176,9 @@ class Reactor:
         await future
 
     # -- driving ------------------------------------------------------------
+
+    def _manager(self, spec: ServiceSpec) -> ServiceManager:
+        return self._factory(spec, functools.partial(self._exited, spec.name))
 
     def _get_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -183,33 +221,30 @@ class Reactor:
                         future.set_result(None)
 
     async def _query_all(self) -> None:
-        names = list(self.managers)
-        found = await asyncio.gather(
-            *(self.managers[n].status() for n in names), return_exceptions=True
-        )
-        for name, answer in zip(names, found, strict=True):
-            if isinstance(answer, BaseException):
-                self._log.error("status query failed", service=name, error=repr(answer))
-                self.core.observed(name, Actual.UNKNOWN)
-            elif answer is not None:
-                self.core.observed(name, answer)
-        self.core.retry_stops()
+        async with self._steps:
+            names = list(self.managers)
+            found = await asyncio.gather(
+                *(self.managers[n].status() for n in names), return_exceptions=True
+            )
+            for name, answer in zip(names, found, strict=True):
+                if isinstance(answer, BaseException):
+                    self._log.error("status query failed", service=name, error=repr(answer))
+                    self.core.observed(name, Actual.UNKNOWN)
+                elif answer is not None:
+                    self.core.observed(name, answer)
+            self.core.retry_stops()
 
     async def _run_plan(self) -> None:
-        while (step := self.core.next_step(self._now())) is not None:
-            await self._execute(step)
+        while True:
+            async with self._steps:
+                step = self.core.next_step(self._now())
+                if step is None:
+                    return
+                await self._execute(step)
 
     async def _execute(self, step: Step) -> None:
         spec, manager = self.specs[step.service], self.managers[step.service]
-        event = Event(
-            service=spec.name,
-            action=str(step.action),
-            vhid=step.vhid,
-            state=str(step.state),
-            old_state=str(step.old_state),
-            seq=step.seq,
-            time=step.at if step.at is not None else self._wall(),
-        )
+        event = Event.answering(step, self._wall())
         self.busy, started = step, self._now()
         self._log.info(f"service {step.action}", service=spec.name, vhid=step.vhid)
         try:

@@ -58,6 +58,11 @@ class ServiceManager(Protocol):
         """The service's state now; None when it cannot be asked (use the last action)."""
         ...
 
+    async def close(self) -> bool:
+        """The service's definition is gone (a reload): end what carpctl itself owns
+        (a ``run`` process); True when something was stopped."""
+        ...
+
 
 @dataclass(frozen=True)
 class Tool:
@@ -107,6 +112,9 @@ class _Queryable:
 
     async def status(self) -> Actual | None:
         raise NotImplementedError
+
+    async def close(self) -> bool:
+        return False  # the service manager owns the service
 
     async def _judge(self, done: Completed, wanted: Actual) -> Outcome:
         detail = done.describe()

@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
 
+from carpctl.core.reactor import Step
+
 OUTPUT_MAX = 64 * 1024  # the tail of the output kept
 REAP_GRACE = 5.0  # seconds to wait for a SIGKILLed process to be reaped
 
@@ -40,6 +42,13 @@ class Event:
     old_state: str
     seq: int
     time: float  # epoch seconds of the role change
+
+    @classmethod
+    def answering(cls, step: Step, now: float) -> Event:
+        """The event ``step`` answers; ``now`` (wall clock) when its role change has no time."""
+        at = step.at if step.at is not None else now
+        return cls(step.service, str(step.action), step.vhid, str(step.state),
+                   str(step.old_state), step.seq, at)  # fmt: skip
 
     def arguments(self) -> list[str]:
         """What devd passes to its action: ``1@eth0 MASTER``."""

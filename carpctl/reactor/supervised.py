@@ -87,7 +87,7 @@ class RunManager:
         kill_group(process.pid)  # whatever it left in its group
         return Outcome(False, f"{describe_exit(program, self._exited.result())} at once")
 
-    async def stop(self, event: Event) -> Outcome:
+    async def stop(self, event: Event | None) -> Outcome:
         process, exited = self.process, self._exited
         if process is None or exited is None or exited.done():
             return Outcome(True, "not running")
@@ -109,6 +109,12 @@ class RunManager:
 
     async def status(self) -> Actual | None:
         return Actual.RUNNING if self.alive else Actual.STOPPED
+
+    async def close(self) -> bool:
+        if not self.alive:
+            return False
+        await self.stop(None)
+        return True
 
     def _on_exit(self, exited: asyncio.Task[int]) -> None:
         if self._stopping or exited is not self._exited or exited.cancelled():

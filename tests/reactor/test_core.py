@@ -360,3 +360,40 @@ def test_whatever_the_events_services_run_only_when_master_of_all(
             assert core.actual(rule.name) is not Actual.UNKNOWN
     timer = core.get_timer()
     assert timer is None or timer > now
+
+
+# -- reload ----------------------------------------------------------------------
+
+
+def test_adopt_keeps_an_unchanged_service_whole_and_a_changed_ones_actual_state() -> None:
+    flappy = ServiceRule("same", (V1,), flap_count=2, flap_window=10, hold_down=30)
+    old = core_with({}, flappy, ServiceRule("changed", (V1,)))
+    old.role_changed(V1, M, 0.0)
+    old.role_changed(V1, B, 1.0)
+    old.role_changed(V1, M, 2.0)
+    perform(old, 2.0)
+    assert old.hold_until("same", 2.0) == 32.0
+    assert old.actual("changed") is Actual.RUNNING
+    new = ReactorCore([flappy, ServiceRule("changed", (V1,), min_master=5), ServiceRule("added")])
+    new.adopt(old)
+    assert new.roles == {V1: M}
+    assert new.hold_until("same", 3.0) == 32.0  # damping survives a reload
+    assert new.flaps("same", 3.0) == 3
+    assert new.actual("changed") is Actual.RUNNING
+    assert new.eligible_since("changed") == 2.0  # since the vhid became MASTER: not a flap
+    assert new.flaps("changed", 3.0) == 0
+    assert new.verdict("changed", 7.0).run
+    assert new.actual("added") is Actual.UNKNOWN
+    assert new.verdict("added", 3.0).run
+
+
+def test_adopt_can_forget_vhids_no_longer_configured() -> None:
+    old = core_with({V1: M, V2: B})
+    new = ReactorCore([ServiceRule("svc")], vhids=[V1])
+    new.adopt(old, keep_vhids=False)
+    assert new.roles == {V1: M}
+    assert new.verdict("svc", 1.0).run  # V2 (BACKUP) no longer counts
+    kept = ReactorCore([ServiceRule("svc")])
+    kept.adopt(old)
+    assert kept.roles == {V1: M, V2: B}
+    assert not kept.verdict("svc", 1.0).run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 from carpctl.reactor.process import Event
 from carpctl.reactor.supervised import RunManager
 
-from .conftest import TINY_HTTP, driven, eventually, free_port, gone, run, spec_of
+from .conftest import HOOK, TINY_HTTP, driven, eventually, free_port, gone, run, spec_of
 
 V1 = "1@lab0"
 EVENT = Event("web", "start", V1, "MASTER", "BACKUP", 1, 0.0)
@@ -158,3 +159,36 @@ def test_a_server_that_cannot_be_run_is_a_failed_start() -> None:
     spec = spec_of(name="web", run=["/nonexistent/server"])
     outcome = run(RunManager(spec, on_exit=lambda detail: None).start(EVENT))
     assert (outcome.ok, outcome.detail) == (False, "command not found: /nonexistent/server")
+
+
+def test_a_reload_keeps_unchanged_servers_and_replaces_changed_ones(tmp_path: Path) -> None:
+    ports = [free_port() for _ in range(4)]
+    hook_dir = tmp_path / "hook"
+    hook_dir.mkdir()
+    hook = {"name": "hook", "start": [sys.executable, HOOK, "start"],
+            "stop": [sys.executable, HOOK, "stop"], "env": {"HOOK_DIR": str(hook_dir)}}  # fmt: skip
+
+    async def scenario() -> None:
+        names = ("kept", "changed", "removed")
+        kept, changed, removed = (spec_of(**web(ports[i], name=n)) for i, n in enumerate(names))
+        d = driven([kept, changed, removed, spec_of(**hook)])
+        d.reactor.start()
+        d.role(V1, "MASTER")
+        await d.reactor.idle()
+        pids = {p: (await served(p)).split()[1] for p in ports[:3]}
+        added = spec_of(name="added", run=[sys.executable, TINY_HTTP, str(ports[3])])
+        await d.reactor.reload([spec_of(**web(ports[1], name="changed", timeout=9)), kept, added])
+        await d.reactor.idle()
+        assert (await served(ports[0])).split()[1] == pids[ports[0]]  # the same process
+        assert (await served(ports[1])).split()[1] != pids[ports[1]]  # restarted as changed
+        assert await answer(ports[2]) is None  # removed: carpctl's process is stopped
+        assert (await served(ports[3])).startswith("MASTER")
+        assert [r["name"] for r in d.reactor.status()] == ["changed", "kept", "added"]
+        await d.reactor.release_all()
+        await d.reactor.stop()
+
+    run(scenario())
+    calls = [
+        json.loads(line)["action"] for line in (hook_dir / "log.jsonl").read_text().splitlines()
+    ]
+    assert calls == ["start"]  # a removed hook service is left as it is
