@@ -29,13 +29,12 @@ and so is a start of one that is already running.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from carpctl.core.reactor import Actual
-from carpctl.reactor.process import Completed, Event, run_argv
+from carpctl.reactor.process import Completed, Event, environment, run_argv
 from carpctl.reactor.spec import Manager, ServiceSpec
 
 
@@ -161,7 +160,7 @@ class CommandManager(_Queryable):
 
     def environment(self, event: Event | None) -> dict[str, str]:
         extra = event.environment() if event else {"CARPCTL_SERVICE": self.spec.name}
-        return {**os.environ, **dict(self.spec.env), **extra}
+        return environment(dict(self.spec.env), extra)
 
     async def start(self, event: Event) -> Outcome:
         return await self._hook(self.spec.start, event, Actual.RUNNING)

@@ -28,6 +28,10 @@ from typing import IO
 from carpctl.core.reactor import Step
 
 OUTPUT_MAX = 64 * 1024  # the tail of the output kept
+# carpctl's own service-manager plumbing, never handed to what it starts: a child
+# that inherits NOTIFY_SOCKET could tell systemd that *carpctl* is ready or alive.
+PRIVATE = ("NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID",
+           "LISTEN_FDNAMES")  # fmt: skip
 REAP_GRACE = 5.0  # seconds to wait for a SIGKILLed process to be reaped
 
 
@@ -110,7 +114,7 @@ async def run_argv(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd="/",
-                env=None if env is None else dict(env),
+                env=environment() if env is None else dict(env),
             )
         except OSError as error:
             return Completed(words, None, "", error=not_started(words[0], error))
@@ -134,6 +138,14 @@ def _tail(output: IO[bytes]) -> str:
     text = output.read().decode(errors="replace")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1][:500] if lines else ""
+
+
+def environment(*extra: Mapping[str, str]) -> dict[str, str]:
+    """carpctl's environment without its ``PRIVATE`` variables, plus ``extra`` in order."""
+    env = {k: v for k, v in os.environ.items() if k not in PRIVATE}
+    for more in extra:
+        env.update(more)
+    return env
 
 
 def kill_group(pgid: int, sig: signal.Signals = signal.SIGKILL) -> None:

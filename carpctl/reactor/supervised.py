@@ -20,13 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 
 from carpctl.core.reactor import Actual
 from carpctl.reactor.managers import OnExit, Outcome
-from carpctl.reactor.process import REAP_GRACE, Event, kill_group, not_started, signal_name
+from carpctl.reactor.process import (
+    REAP_GRACE,
+    Event,
+    environment,
+    kill_group,
+    not_started,
+    signal_name,
+)
 from carpctl.reactor.spec import ServiceSpec
 
 START_GRACE = 0.5  # seconds a new process must live for its start to count (at most timeout)
@@ -60,7 +66,7 @@ class RunManager:
         if self.alive:
             return Outcome(True, f"already running (pid {self.pid})")
         program = self.spec.run[0]
-        env = {**os.environ, **dict(self.spec.env), **event.environment()}
+        env = environment(dict(self.spec.env), event.environment())
         try:
             process = await asyncio.create_subprocess_exec(
                 *self.spec.run,

@@ -22,7 +22,11 @@ action = sys.argv[1]
 record = {
     "action": action,
     "args": sys.argv[2:],
-    "env": {k: v for k, v in os.environ.items() if k.startswith(("CARPCTL_", "HOOK_X"))},
+    "env": {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(("CARPCTL_", "HOOK_X", "NOTIFY_", "WATCHDOG_"))
+    },
     "pid": os.getpid(),
     "at": time.time(),
 }

@@ -357,3 +357,14 @@ def test_a_snapshot_of_roles_changes_only_what_differs(hooks: Hooks) -> None:
     *_, start, stop = hooks.calls()
     assert (start["args"], start["env"]["CARPCTL_TIME"]) == ([V2, "MASTER"], "100.000000")
     assert (stop["args"], stop["env"]["CARPCTL_OLD_STATE"]) == ([V2, "BACKUP"], "MASTER")
+
+
+def test_carpctls_own_systemd_plumbing_is_not_inherited(
+    hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+    monkeypatch.setenv("WATCHDOG_USEC", "10000000")
+    event = Event("svc", "start", V1, "MASTER", "BACKUP", 1, 0.0)
+    assert run(CommandManager(hooks.spec()).start(event)).ok
+    (call,) = hooks.calls()
+    assert not any(k.startswith(("NOTIFY_", "WATCHDOG_")) for k in call["env"])
