@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -21,6 +21,7 @@ from carpctl.core.effects import (
     Announce,
     AssignAddresses,
     Effect,
+    IPAddress,
     ReleaseAddresses,
     SendAdvertisement,
     SplitBrainSeen,
@@ -97,6 +98,7 @@ class Engine:
         ]
         self.receivers: dict[str, Receiver] = {}
         self._by_vhid: dict[str, dict[int, VirtualHost]] = {}
+        self._own: dict[str, list[IPAddress]] = {}  # each interface's own addresses, in order
         self._unicast = {h.section.interface for h in self.hosts if h.section.peer is not None}
         self.wires: dict[tuple[str, int], Wire] = {}
         self.sent: Counter[str] = Counter()
@@ -116,33 +118,75 @@ class Engine:
         """Open sockets, clean up after a previous run, and bring vhids up."""
         self._loop = loop
         for ifname in sorted({h.section.interface for h in self.hosts}):
-            mine = [h for h in self.hosts if h.section.interface == ifname]
             # A crashed run may have left our addresses behind: start clean.
-            self.interfaces.remove_stale(ifname, [a for h in mine for a in h.addresses])
-            for host in mine:
-                if host.section.virtual_mac:
-                    name = self.interfaces.ensure_virtual_mac(ifname, host.section.vhid)
-                    self.interfaces.set_link(name, False)
-                    self.interfaces.remove_stale(name, host.addresses)
-                    host.virtual_mac_interface = name
-            own = list(self.interfaces.own_addresses(ifname))
-            for host in mine:
-                host.machine.source_addresses = {
-                    4 if isinstance(a, IPv4Address) else 6: a for a in reversed(own)
-                }
-            self._by_vhid[ifname] = {h.section.vhid: h for h in mine}
-            self.receivers[ifname] = Receiver(
-                (h.machine for h in mine), allow=self.config.carp.allow, own_addresses=own
-            )
-            for family in sorted({f for h in mine for f in h.machine.config.families}):
-                wire = self._open_wire(ifname, family)
-                self.wires[ifname, family] = wire
-                loop.add_reader(wire.fileno(), self._on_readable, ifname, wire)
+            mine = [a for h in self.hosts if h.section.interface == ifname for a in h.addresses]
+            self.interfaces.remove_stale(ifname, mine)
+        for host in self.hosts:
+            self._attach(host)
         if self.link_events is not None:
             loop.add_reader(self.link_events.fileno(), self._on_link_events)
         for host in self.hosts:
             self._link_changed(host, self.interfaces.is_up(host.section.interface))
         self.apply_demotion()
+
+    def _attach(self, host: VirtualHost) -> None:
+        """Give a vhid its virtual MAC, source addresses, receiver entry and sockets."""
+        assert self._loop is not None
+        ifname, vhid = host.section.interface, host.section.vhid
+        if host.section.virtual_mac:
+            name = self.interfaces.ensure_virtual_mac(ifname, vhid)
+            self.interfaces.set_link(name, False)
+            self.interfaces.remove_stale(name, host.addresses)
+            host.virtual_mac_interface = name
+        receiver = self.receivers.get(ifname)
+        if receiver is None:
+            own = list(self.interfaces.own_addresses(ifname))
+            receiver = Receiver((), allow=self.config.carp.allow, own_addresses=own)
+            self.receivers[ifname] = receiver
+        host.machine.source_addresses = {
+            4 if isinstance(a, IPv4Address) else 6: a
+            for a in reversed(list(receiver.own_addresses))
+        }
+        receiver.machines[vhid] = host.machine
+        self._by_vhid.setdefault(ifname, {})[vhid] = host
+        if host.section.peer is not None:
+            self._unicast.add(ifname)
+        for family in host.machine.config.families:
+            if (ifname, family) not in self.wires:
+                wire = self._open_wire(ifname, family)
+                self.wires[ifname, family] = wire
+                self._loop.add_reader(wire.fileno(), self._on_readable, ifname, wire)
+
+    # -- reload -------------------------------------------------------------
+
+    def add_vhid(self, section: VhidSection) -> None:
+        """A vhid added by a reload: it starts in BACKUP like at boot."""
+        host = VirtualHost(section, VhidMachine(machine_config(section, self.config.carp.preempt)))
+        self.interfaces.remove_addresses(section.interface, host.addresses)  # not remove_stale:
+        self.hosts.append(host)  # that would take the other vhids' addresses too
+        self._attach(host)
+        self._link_changed(host, self.interfaces.is_up(section.interface))
+        self.apply_demotion()
+
+    def remove_vhid(self, name: str) -> None:
+        """A vhid removed by a reload: a master bows out and releases its addresses."""
+        host = next(h for h in self.hosts if h.name == name)
+        self._perform(host, host.machine.shutdown(self._now()))
+        if host.timer is not None:
+            host.timer.cancel()
+        if host.virtual_mac_interface is not None:
+            self._os_call("delete", host, self.interfaces.delete_link, host.address_interface)
+        ifname, vhid = host.section.interface, host.section.vhid
+        self.receivers[ifname].machines.pop(vhid, None)
+        self._by_vhid[ifname].pop(vhid, None)
+        self.hosts.remove(host)
+        self.ledger.remove(f"ifdown:{name}")
+        self.ledger.remove(f"senderr:{name}")
+        self.apply_demotion()
+
+    def set_preempt(self, preempt: bool) -> None:
+        for host in self.hosts:
+            host.machine.config = replace(host.machine.config, preempt=preempt)
 
     def shutdown(self) -> None:
         """Graceful stop: masters bow out (255/255), then addresses are released."""
@@ -161,6 +205,10 @@ class Engine:
             self.link_events.close()
 
     # -- inputs -------------------------------------------------------------
+
+    def now(self) -> float:
+        """The loop's monotonic clock: protocol time."""
+        return self._now()
 
     def _now(self) -> float:
         assert self._loop is not None
@@ -365,51 +413,6 @@ class Engine:
             self._log.warning(event, **fields)
 
     # -- status -------------------------------------------------------------
-
-    def vhid_status(self) -> list[dict[str, Any]]:
-        """Per vhid, in the control protocol's ``VhidStatus`` shape (wall-clock times)."""
-        now = self._now()
-        offset = time.time() - now  # monotonic -> wall clock
-
-        def wall(at: float | None) -> float:
-            return (at if at is not None else now) + offset
-
-        result = []
-        for h in self.hosts:
-            seen = h.machine.master_seen
-            recent_split = h.last_split_brain is not None and (
-                now - h.last_split_brain < 3 * h.machine.advertisement_interval
-            )
-            result.append(
-                {
-                    "name": h.name,
-                    "vhid": h.section.vhid,
-                    "interface": h.section.interface,
-                    "state": h.machine.state.name,
-                    "since": wall(h.machine.entered_at),
-                    "advbase": h.section.advbase,
-                    "advskew": h.section.advskew,
-                    "effective_skew": h.machine.effective_skew,
-                    "master_seen": None
-                    if seen is None
-                    else {
-                        "src": str(seen.src),
-                        "advbase": seen.advbase,
-                        "advskew": seen.advskew,
-                        "at": wall(seen.at),
-                    },
-                    "sent": self.sent[h.name],
-                    "send_errors": self.send_errors[h.name],
-                    "split_brain": recent_split and h.machine.state is State.MASTER,
-                }
-            )
-        return result
-
-    def drops(self) -> dict[str, dict[str, int]]:
-        """Rejected packets per interface and reason."""
-        return {
-            ifname: {str(k): v for k, v in r.drops.items()} for ifname, r in self.receivers.items()
-        }
 
     def masters(self) -> list[str]:
         return [h.name for h in self.hosts if h.machine.state is State.MASTER]

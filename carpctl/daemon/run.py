@@ -16,7 +16,10 @@ from carpctl.core.ledger import Ledger
 from carpctl.daemon import logs
 from carpctl.daemon.config import Config
 from carpctl.daemon.engine import Engine
+from carpctl.daemon.engine_status import drops, vhid_status
 from carpctl.daemon.kernel import KernelSink, poll_roles
+from carpctl.daemon.notify import Notifier, format_status
+from carpctl.daemon.reload import reload as reload_config
 from carpctl.daemon.roles import RoleBook
 from carpctl.daemon.supervisor import Supervisor, node_name
 from carpctl.health.runner import CheckRunner, UnknownCheck
@@ -76,6 +79,7 @@ class Daemon:
             )
         self.checks = CheckRunner(config.checks, self._check_changed) if config.checks else None
         self._tasks: list[asyncio.Task[None]] = []
+        self.notifier = Notifier.from_environment()
         self.server = ControlServer(
             config.carpctl.control_socket,
             {
@@ -84,10 +88,55 @@ class Daemon:
                 "maintenance": supervisor.handle_maintenance,
                 "check": self.check,
                 "event": self.event,
+                "reload": self.reload,
             },
             log=logs.get(),
         )
         self._log = logs.get()
+
+    def roles_now(self) -> dict[str, str]:
+        """Every vhid's current role (the engine's, or the kernel's as last seen)."""
+        if self.engine is not None:
+            return {h.name: h.machine.state.name for h in self.engine.hosts}
+        return self.roles.roles
+
+    async def reload(self, args: dict[str, Any]) -> dict[str, Any]:
+        self.notifier.reloading()
+        try:
+            result = await reload_config(self, args)
+        finally:
+            self.notifier.ready(format_status(await self.status({})))
+        self._log.info(
+            "reload",
+            applied=result["applied"],
+            refused=result["refused"],
+            dry_run=bool(args.get("dry_run")),
+        )
+        return result
+
+    def _sighup(self) -> None:
+        async def run() -> None:
+            try:
+                await self.reload({"dry_run": False, "force": False, "config": None})
+            except ControlError as error:
+                self._log.error("reload refused", error=str(error))
+
+        self._tasks.append(asyncio.get_running_loop().create_task(run()))
+
+    async def replace_checks(self, new: Config) -> None:
+        """New [[check]] tables: a fresh runner; entries of removed checks go."""
+        if self.checks is not None:
+            await self.checks.stop()
+        names = {c.name for c in new.checks}
+        for entry in self.supervisor.ledger.entries():
+            if entry.name.startswith("check:") and entry.name[len("check:") :] not in names:
+                self.supervisor.check_passing(entry.name[len("check:") :])
+        self.checks = CheckRunner(new.checks, self._check_changed) if new.checks else None
+        if self.checks is not None:
+            self.checks.start()
+
+    async def replace_services(self, new: Config) -> None:
+        """New [[service]] tables (the role reactor)."""
 
     def _role_changed(self, name: str, old: str, new: str, at: float) -> None:
         if self.kernel is not None:  # the engine logs its own changes, with the reason
@@ -143,9 +192,9 @@ class Daemon:
             "backend": self.backend,
             "node": node_name(),
             "demotion": self.supervisor.ledger_status(),
-            "vhids": self.engine.vhid_status() if self.engine else vhids,
+            "vhids": vhid_status(self.engine) if self.engine else vhids,
             "checks": self.checks.status() if self.checks else [],
-            "drops": self.engine.drops() if self.engine else {},
+            "drops": drops(self.engine) if self.engine else {},
             "kernel": kernel,
         }
 
@@ -155,6 +204,7 @@ class Daemon:
         stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self._sighup)
         await self.server.start()  # first: refuses to run beside a live daemon
         log = logs.get()
         try:
@@ -171,8 +221,12 @@ class Daemon:
                 )
             self.supervisor.start(loop)
             log.info("started", backend=self.backend)
+            self.notifier.ready(format_status(await self.status({})))
+            self.notifier.start_watchdog()
+            self.notifier.start_status_updates(lambda: self.status({}))
             await stop.wait()
         finally:
+            self.notifier.stopping()
             for task in self._tasks:
                 task.cancel()
             if self.checks is not None:
@@ -183,6 +237,7 @@ class Daemon:
             if self.kernel is not None:
                 self.kernel.close()  # waits for a kernel write in progress
             await self.server.close()
+            await self.notifier.close()
             log.info("stopped")
 
 
