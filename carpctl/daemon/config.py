@@ -8,6 +8,7 @@ integer 0..254, got 300``.
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,12 @@ from carpctl.core import auth
 from carpctl.core.timing import Timing
 from carpctl.health.spec import CheckSpec, parse_checks
 
-DEFAULT_PATH = Path("/etc/carpctl/carpctl.toml")
+# design section 4: /etc on Linux, /usr/local/etc (ports) on the BSDs
+DEFAULT_PATH = Path(
+    "/usr/local/etc/carpctl.toml"
+    if sys.platform.startswith(("freebsd", "openbsd"))
+    else "/etc/carpctl/carpctl.toml"
+)
 BACKENDS = ("auto", "embedded", "freebsd", "openbsd")
 LOG_FORMATS = ("auto", "console", "json")
 # Linux allows 15 bytes; BSD names are letters, digits, '.', '_' and '-'.

@@ -112,7 +112,8 @@ def test_round_trip_with_validated_arguments(daemon: FakeDaemon, path: Path) -> 
         (b'{"version": 7, "command": "status"}\n', "unsupported protocol version 7; expected 1"),
         (
             b'{"version": 1, "command": "reboot"}\n',
-            "unknown command 'reboot'; expected one of status, demote, maintenance, check, event, reload",
+            "unknown command 'reboot'; expected one of status, demote, maintenance, check, "
+            "event, reload",
         ),
         (
             b'{"version": 1, "command": "demote", "args": {"delta": "x"}}\n',
