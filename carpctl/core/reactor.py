@@ -3,7 +3,11 @@
 A service runs iff this node is MASTER of ALL its vhids (a router must hold
 both its LAN and its WAN address) and nothing holds it down. A service
 bound to no vhid in particular follows every vhid the reactor knows; with
-none known yet it is left alone (no step either way).
+none known yet it is left alone (no step either way), and so is a service
+one of whose vhids was only named by the config and never reported (its
+role is unknown, not INIT: a BSD daemon restarting on a master must not
+stop what runs before the first ifconfig poll). Vhids given to the
+constructor (the configured ones) start known, as INIT.
 
 Damping, per service, counted on its *eligibility* (MASTER of all its
 vhids or not) rather than on raw vhid events, so a router's LAN+WAN
@@ -66,6 +70,7 @@ class Why(StrEnum):
 
     MASTER = "master of all its vhids"
     NO_VHID = "no vhid known yet"
+    UNREPORTED = "waiting for the role of"
     NOT_MASTER = "not master"
     HOLD_DOWN = "held down after flapping"
     START_FAILED = "start failed, retry later"
@@ -124,7 +129,10 @@ class ReactorCore:
             raise ValueError(f"service names must be unique, got {names}")
         self._services = {r.name: _Service(r) for r in rules}
         self._roles: dict[str, VhidRole] = {}
-        for name in [*vhids, *(v for r in rules for v in r.vhids)]:
+        for name in vhids:  # declared: INIT until told otherwise
+            parse_vhid_name(name)
+            self._roles.setdefault(name, VhidRole(reported=True))
+        for name in (v for r in rules for v in r.vhids):  # only named: unknown until told
             parse_vhid_name(name)
             self._roles.setdefault(name, VhidRole())
         self._seq = 0
@@ -141,11 +149,11 @@ class ReactorCore:
         new = Role(new)
         self._tick(now)
         known = self._roles.setdefault(vhid, VhidRole())
-        if known.role is new and known.since is not None:
+        if known.role is new and known.reported:
             return False
         self._seq += 1
         previous = known.role if old is None else Role(old)
-        self._roles[vhid] = VhidRole(new, previous, now, self._seq, at)
+        self._roles[vhid] = VhidRole(new, previous, now, self._seq, at, reported=True)
         for service in self._services.values():
             if not service.rule.vhids or vhid in service.rule.vhids:
                 self._update_eligibility(service, now)
@@ -226,6 +234,9 @@ class ReactorCore:
             return Verdict(False, Why.RELEASED)
         if not vhids:
             return Verdict(False, Why.NO_VHID)
+        unheard = [v for v in vhids if not self._roles[v].reported]
+        if unheard:
+            return Verdict(False, Why.UNREPORTED, detail=", ".join(unheard))
         if not s.eligible:
             others = [f"{v} is {self._roles[v].role}" for v in vhids if not self._is_master(v)]
             return Verdict(False, Why.NOT_MASTER, detail=", ".join(others))
@@ -242,9 +253,10 @@ class ReactorCore:
         """Stops in reverse config order, then starts in config order."""
         stops, starts = [], []
         for name, s in self._services.items():
-            if not self.vhids_of(name):
-                continue
-            run = self.verdict(name, now).run
+            verdict = self.verdict(name, now)
+            if verdict.why in (Why.NO_VHID, Why.UNREPORTED):
+                continue  # nothing known of its roles: leave it as it is
+            run = verdict.run
             if run and s.actual is not Actual.RUNNING:
                 starts.append(self._step(Action.START, name))
             elif not run and s.actual is not Actual.STOPPED and not s.stop_failed:

@@ -34,3 +34,4 @@ class VhidRole:
     since: float | None = None  # monotonic time of the change into ``role``
     seq: int = 0
     at: float | None = None
+    reported: bool = False  # False: only named by a service, no role heard of yet

@@ -168,8 +168,9 @@ class Reactor:
         return future
 
     async def idle(self) -> None:
-        """Return once nothing is left to do (no step running, none planned)."""
-        if self._idle and not self._wake.is_set():
+        """Return once nothing is left to do (no step running, none planned); at once when
+        the reactor is not started."""
+        if not self._tasks or (self._idle and not self._wake.is_set()):
             return
         future = self._get_loop().create_future()
         self._idlers.append(future)

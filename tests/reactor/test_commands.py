@@ -181,7 +181,7 @@ def test_no_start_for_a_role_already_gone(hooks: Hooks) -> None:
 
 def test_a_service_on_two_vhids_runs_only_while_master_of_both(hooks: Hooks) -> None:
     async def scenario() -> None:
-        d = driven([hooks.spec(vhids=[V1, V2])])
+        d = driven([hooks.spec(vhids=[V1, V2])], vhids=[V1, V2])
         d.reactor.start()
         d.role(V1, "MASTER")
         await d.reactor.idle()
@@ -368,3 +368,24 @@ def test_carpctls_own_systemd_plumbing_is_not_inherited(
     assert run(CommandManager(hooks.spec()).start(event)).ok
     (call,) = hooks.calls()
     assert not any(k.startswith(("NOTIFY_", "WATCHDOG_")) for k in call["env"])
+
+
+def test_a_restart_on_a_bsd_master_leaves_services_alone_until_roles_are_known(
+    hooks: Hooks,
+) -> None:
+    (hooks.dir / "svc").mkdir()
+    (hooks.dir / "svc" / "running").touch()  # running under the previous daemon
+
+    async def scenario() -> None:
+        d = driven([hooks.spec(vhids=[V1], status=True)])  # no [[vhid]]: the kernel's
+        d.reactor.start()
+        await d.reactor.reconcile()
+        assert d.row()["why"] == f"waiting for the role of: {V1}"
+        d.reactor.set_roles({V1: "MASTER"}, at=0.0)  # the first ifconfig poll
+        await d.reactor.idle()
+        assert d.row()["desired"] == "running"
+        await d.reactor.stop()
+
+    run(scenario())
+    assert hooks.actions() == ["status"]
+    assert hooks.running()

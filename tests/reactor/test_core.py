@@ -87,7 +87,7 @@ def test_role_changed_refuses_bad_names_and_roles() -> None:
         ({V1: M, W1: M}, (V1, W1), True, Why.MASTER),
         ({V1: M, W1: B}, (V1, W1), False, Why.NOT_MASTER),
         ({V1: M, W1: INIT}, (V1, W1), False, Why.NOT_MASTER),
-        ({V1: M}, (V1, W1), False, Why.NOT_MASTER),  # W1 never heard of: INIT
+        ({V1: M}, (V1, W1), False, Why.UNREPORTED),  # W1 never heard of: unknown
         ({}, (), False, Why.NO_VHID),
         ({V1: INIT}, (), False, Why.NOT_MASTER),
     ],
@@ -98,13 +98,26 @@ def test_runs_only_when_master_of_all_its_vhids(
     core = core_with(roles, ServiceRule("svc", vhids))
     verdict = core.verdict("svc", 1.0)
     assert (verdict.run, verdict.why) == (run, why)
-    expected = [Action.START] if run else [] if why is Why.NO_VHID else [Action.STOP]
+    idle = why in (Why.NO_VHID, Why.UNREPORTED)
+    expected = [Action.START] if run else [] if idle else [Action.STOP]
     assert [a for a, _ in perform(core, 1.0)] == expected
 
 
 def test_not_master_says_which_vhid() -> None:
     core = core_with({V1: M, W1: B}, ServiceRule("router", (V1, W1)))
     assert core.verdict("router", 0.0).detail == "1@eth1 is BACKUP"
+
+
+def test_a_vhid_only_named_by_a_service_is_unknown_until_reported() -> None:
+    core = ReactorCore([ServiceRule("svc", (V1,))])
+    core.observed("svc", Actual.RUNNING)  # a BSD daemon restarted on a master
+    verdict = core.verdict("svc", 0.0)
+    assert (verdict.run, verdict.why, verdict.detail) == (False, Why.UNREPORTED, V1)
+    assert core.plan(0.0) == []  # not stopped before the first poll says what we are
+    assert not core.role_changed(V1, INIT, 1.0)  # INIT, now reported: not a change of role
+    assert [s.action for s in core.plan(1.0)] == [Action.STOP]
+    declared = ReactorCore([ServiceRule("svc", (V1,))], vhids=[V1])  # configured: INIT
+    assert declared.verdict("svc", 0.0).why is Why.NOT_MASTER
 
 
 def test_a_service_on_every_vhid_follows_vhids_learned_later() -> None:
@@ -355,9 +368,12 @@ def test_whatever_the_events_services_run_only_when_master_of_all(
     perform(core, now)
     for rule in named:
         running = core.actual(rule.name) is Actual.RUNNING
-        assert running == master_of_all(core, rule.name)
-        if core.vhids_of(rule.name):
+        vhids = core.vhids_of(rule.name)
+        if vhids and all(core.role(v).reported for v in vhids):
+            assert running == master_of_all(core, rule.name)
             assert core.actual(rule.name) is not Actual.UNKNOWN
+        else:  # nothing known of its roles: left alone
+            assert core.actual(rule.name) is Actual.UNKNOWN
     timer = core.get_timer()
     assert timer is None or timer > now
 
