@@ -164,11 +164,12 @@ class ReactorCore:
         self._services[name].actual = Actual(actual)
 
     def done(self, name: str, action: Action, ok: bool, now: float) -> None:
-        """The driver performed a step (``ok``: it succeeded)."""
+        """The driver performed a step (``ok``: it succeeded). A failed start may have left
+        something running: it counts as running, so the next plan stops it."""
         self._tick(now)
         service = self._services[name]
         if action is Action.START:
-            service.actual = Actual.RUNNING if ok else Actual.UNKNOWN
+            service.actual = Actual.RUNNING
             service.blocked_until = None if ok else now + service.rule.retry_after
         else:
             service.actual = Actual.STOPPED if ok else Actual.UNKNOWN

@@ -7,10 +7,13 @@ step is planned from the new roles, so a service is never started for a
 role that is already gone ("the newest role wins").
 
 ``reconcile()`` is level-triggered: every service's status is queried
-(concurrently) and the differences fixed; failed stops are retried then.
-The daemon calls it at start and on reload; the reactor also runs it every
-``reconcile_interval`` seconds. Core time is the loop's monotonic clock;
-``at`` arguments and status times are wall-clock epoch seconds.
+(concurrently, beside the driver: a hung status query never delays a step,
+and an answer older than a step on its service is dropped) and the
+differences fixed; failed stops are retried then. The daemon calls it at
+start and on reload; the reactor also runs it every ``reconcile_interval``
+seconds. A service in an unknown state is asked just before a step on it.
+Core time is the loop's monotonic clock; ``at`` arguments and status times
+are wall-clock epoch seconds.
 
 A start that fails or times out calls ``on_start_failed(spec, detail)`` (the
 daemon adds a ledger entry so a healthy peer takes over), and the next plan
@@ -72,7 +75,9 @@ class Reactor:
         self._idlers: list[asyncio.Future[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._timer: asyncio.TimerHandle | None = None
-        self._steps = asyncio.Lock()  # held for each step, status pass and reload
+        self._steps = asyncio.Lock()  # held for each step and a reload
+        self._query_wanted = asyncio.Event()
+        self._generation: dict[str, int] = {}  # per service, bumped around each step
 
     # -- life cycle ---------------------------------------------------------
 
@@ -81,6 +86,7 @@ class Reactor:
         loop = self._get_loop()
         self._tasks = [
             loop.create_task(self._drive(), name="reactor"),
+            loop.create_task(self._queries(), name="reactor-status"),
             loop.create_task(self._every(), name="reactor-reconcile"),
         ]
         self.reconcile()
@@ -164,7 +170,7 @@ class Reactor:
         """Query every service and fix differences; the future is done after that pass."""
         future = self._get_loop().create_future()
         self._reconciles.append(future)
-        self._kick()
+        self._query_wanted.set()
         return future
 
     async def idle(self) -> None:
@@ -203,16 +209,10 @@ class Reactor:
             await self._wake.wait()
             self._wake.clear()
             self._idle = False
-            waiting, self._reconciles = self._reconciles, []
             try:
-                if waiting:
-                    await self._query_all()
                 await self._run_plan()
             except Exception:  # a bug must not end the driver; the log says where
                 self._log.exception("reactor pass failed")
-            for future in waiting:
-                if not future.done():
-                    future.set_result(None)
             self._arm_timer()
             if not self._wake.is_set():
                 self._idle = True
@@ -221,32 +221,68 @@ class Reactor:
                     if not future.done():
                         future.set_result(None)
 
+    async def _queries(self) -> None:
+        """Status passes, beside the driver: a slow or hung status query never delays
+        a step. A reconcile's future is done once the plan after its pass is."""
+        while True:
+            await self._query_wanted.wait()
+            self._query_wanted.clear()
+            waiting, self._reconciles = self._reconciles, []
+            try:
+                await self._query_all()
+            except Exception:
+                self._log.exception("status pass failed")
+            self._idlers += waiting
+            self._kick()
+
     async def _query_all(self) -> None:
-        async with self._steps:
-            names = list(self.managers)
-            found = await asyncio.gather(
-                *(self.managers[n].status() for n in names), return_exceptions=True
-            )
-            for name, answer in zip(names, found, strict=True):
-                if isinstance(answer, BaseException):
-                    self._log.error("status query failed", service=name, error=repr(answer))
-                    self.core.observed(name, Actual.UNKNOWN)
-                elif answer is not None:
-                    self.core.observed(name, answer)
-            self.core.retry_stops()
+        managers = dict(self.managers)
+        before = dict(self._generation)
+        found = await asyncio.gather(
+            *(m.status() for m in managers.values()), return_exceptions=True
+        )
+        for (name, manager), answer in zip(managers.items(), found, strict=True):
+            if self.managers.get(name) is not manager or self._generation != before:
+                continue  # reloaded, or a step began or ended meanwhile: stale
+            if isinstance(answer, BaseException):
+                self._log.error("status query failed", service=name, error=repr(answer))
+                self.core.observed(name, Actual.UNKNOWN)
+            elif answer is not None:
+                self.core.observed(name, answer)
+        self.core.retry_stops()
 
     async def _run_plan(self) -> None:
+        asked: set[str] = set()
         while True:
             async with self._steps:
                 step = self.core.next_step(self._now())
                 if step is None:
                     return
+                name = step.service
+                if self.core.actual(name) is Actual.UNKNOWN and name not in asked:
+                    asked.add(name)  # in doubt, ask before acting (once per pass)
+                    if await self._ask(name):
+                        continue
                 await self._execute(step)
+
+    async def _ask(self, name: str) -> bool:
+        """Query one service's status for the plan; True when it could tell."""
+        try:
+            answer = await self.managers[name].status()
+        except Exception as error:
+            self._log.error("status query failed", service=name, error=repr(error))
+            return False
+        if answer is None or answer is Actual.UNKNOWN:
+            return False
+        self.core.observed(name, answer)
+        self._bump(name)  # a status pass begun before is older than this answer
+        return True
 
     async def _execute(self, step: Step) -> None:
         spec, manager = self.specs[step.service], self.managers[step.service]
         event = Event.answering(step, self._wall())
         self.busy, started = step, self._now()
+        self._bump(spec.name)
         self._log.info(f"service {step.action}", service=spec.name, vhid=step.vhid)
         try:
             call = manager.start if step.action is Action.START else manager.stop
@@ -256,6 +292,7 @@ class Reactor:
             outcome = Outcome(False, f"{type(error).__name__}: {error}")
         finally:
             self.busy = None
+            self._bump(spec.name)
         self.core.done(spec.name, step.action, outcome.ok, self._now())
         result = "ok" if outcome.ok else "timeout" if outcome.timed_out else "failed"
         self._record(spec, str(step.action), result, outcome.detail, self._now() - started)
@@ -265,6 +302,9 @@ class Reactor:
                 self._call(self._on_recovered, spec)
         elif step.action is Action.START and not outcome.ok:
             self._start_failed(spec, outcome.detail)
+
+    def _bump(self, name: str) -> None:
+        self._generation[name] = self._generation.get(name, 0) + 1
 
     def _exited(self, name: str, detail: str) -> None:
         """A ``run`` process died on its own."""

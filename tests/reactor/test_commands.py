@@ -63,8 +63,9 @@ def test_reconcile_stops_a_service_started_behind_a_backups_back(hooks: Hooks) -
     async def scenario() -> None:
         d = driven([hooks.spec(vhids=[V1], status=True)])
         d.reactor.start()
-        d.role(V1, "BACKUP", old="INIT")
         await d.reactor.reconcile()
+        d.role(V1, "BACKUP", old="INIT")
+        await d.reactor.idle()
         assert hooks.actions() == ["status"]  # stopped already: nothing to do
         (hooks.dir / "svc" / "running").touch()  # someone started it
         await d.reactor.reconcile()
@@ -389,3 +390,22 @@ def test_a_restart_on_a_bsd_master_leaves_services_alone_until_roles_are_known(
     run(scenario())
     assert hooks.actions() == ["status"]
     assert hooks.running()
+
+
+def test_a_hung_status_query_never_delays_a_role_change(hooks: Hooks) -> None:
+    async def scenario() -> None:
+        d = driven([hooks.spec(vhids=[V1], status=True, timeout=5)], vhids=[V1])
+        d.reactor.start()
+        await d.reactor.reconcile()  # known: stopped
+        hooks.behave("svc", "status", "sleep", "1.5")
+        pass_done = d.reactor.reconcile()
+        await eventually(lambda: hooks.actions().count("status") == 2)  # hanging now
+        began = time.monotonic()
+        d.role(V1, "MASTER")
+        await eventually(hooks.running, within=1.0)
+        assert time.monotonic() - began < 1.0
+        await pass_done
+        assert d.row()["actual"] == "running"
+        await d.reactor.stop()
+
+    run(scenario())

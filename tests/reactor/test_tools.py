@@ -43,8 +43,9 @@ def test_started_on_master_stopped_on_backup(fake_tools: FakeTools, kind: str) -
     async def scenario() -> None:
         d = driven([spec_of(name="web", vhids=[V1], **keys)])
         d.reactor.start()
-        d.role(V1, "BACKUP", old="INIT")
         await d.reactor.reconcile()
+        d.role(V1, "BACKUP", old="INIT")
+        await d.reactor.idle()
         assert not fake_tools.running(name)
         d.role(V1, "MASTER")
         await d.reactor.idle()
@@ -69,7 +70,9 @@ def test_reconcile_is_level_triggered(fake_tools: FakeTools, kind: str) -> None:
     async def scenario() -> None:
         d = driven([spec_of(name="web", vhids=[V1], **keys)])
         d.reactor.start()
+        await d.reactor.reconcile()
         d.role(V1, "BACKUP", old="INIT")
+        await d.reactor.idle()
         fake_tools.set_running(name, True)  # running on a BACKUP: missed events
         await d.reactor.reconcile()
         assert not fake_tools.running(name)
@@ -81,7 +84,7 @@ def test_reconcile_is_level_triggered(fake_tools: FakeTools, kind: str) -> None:
         await d.reactor.stop()
 
     run(scenario())
-    assert fake_tools.calls() == [status, stop, start, status, start]
+    assert fake_tools.calls() == [status, status, stop, start, status, start]
 
 
 @each_kind
@@ -92,6 +95,7 @@ def test_a_failing_start_demotes_and_is_undone(fake_tools: FakeTools, kind: str)
     async def scenario() -> None:
         d = driven([spec_of(name="web", vhids=[V1], **keys)])
         d.reactor.start()
+        await d.reactor.reconcile()
         d.role(V1, "MASTER")
         await d.reactor.idle()
         ((who, detail),) = d.failed
