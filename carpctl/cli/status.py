@@ -172,6 +172,27 @@ def _checks(status: Status, now: float) -> list[str]:
     return ["Checks:", *table(["NAME", "KIND", "STATE", "DEMOTE", "LAST"], rows, "  ")]
 
 
+def _services(status: Status, now: float) -> list[str]:
+    services = status.get("services", [])
+    if not services:
+        return ["Services: none configured"]
+    rows = []
+    for svc in services:
+        last = svc.get("last")
+        did = "-"
+        if last:
+            did = f"{last['action']} {last['result']} {ago(last['at'], now)}"
+            if last.get("detail") and last["result"] != "ok":
+                did += f": {last['detail']}"
+        why = str(svc.get("why", ""))
+        if svc.get("until"):
+            why += f" (ends {until(svc['until'], now)})"
+        vhids = "every vhid" if svc.get("every_vhid") else ", ".join(svc.get("vhids", []))
+        rows.append([svc["name"], svc["manager"], vhids, svc["desired"], svc["actual"], why, did])
+    headers = ["NAME", "MANAGER", "VHIDS", "SHOULD", "IS", "WHY", "LAST"]
+    return ["Services:", *table(headers, rows, "  ")]
+
+
 def _drops(status: Status) -> list[str]:
     counted = {
         interface: ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items()))
@@ -191,6 +212,7 @@ def render(status: Status, now: float) -> str:
         _vhids(status, now),
         _ledger(status, now),
         _checks(status, now),
+        _services(status, now),
         _drops(status),
     ):
         lines += ["", *section]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from carpctl.control.protocol import ControlError
 from carpctl.core.ledger import Entry
@@ -85,6 +85,7 @@ class Status(TypedDict):
     checks: list[CheckStatus]
     drops: dict[str, dict[str, int]]  # interface -> reason -> packets rejected
     kernel: KernelDemotion | None  # BSD backends: the kernel's demotion and who set it
+    services: NotRequired[list[dict[str, Any]]]  # the role reactor's rows (carpctl.reactor.status)
 
 
 class ChangeResult(TypedDict):

@@ -26,6 +26,7 @@ from typing import Any, TypeVar, cast
 from carpctl.core import auth
 from carpctl.core.timing import Timing
 from carpctl.health.spec import CheckSpec, parse_checks
+from carpctl.reactor.spec import ServiceSpec, parse_services
 
 # design section 4: /etc on Linux, /usr/local/etc (ports) on the BSDs
 DEFAULT_PATH = Path(
@@ -92,6 +93,7 @@ class Config:
     carp: CarpSection = CarpSection()
     vhids: tuple[VhidSection, ...] = ()
     checks: tuple[CheckSpec, ...] = ()
+    services: tuple[ServiceSpec, ...] = ()
 
 
 class _Reader:
@@ -252,7 +254,7 @@ def _vhid(file: Path, index: int, raw: Any) -> VhidSection:
     return section
 
 
-SECTIONS = ("carpctl", "carp", "vhid", "check")
+SECTIONS = ("carpctl", "carp", "vhid", "check", "service")
 
 
 def _checks(file: Path, raw: Any) -> tuple[CheckSpec, ...]:
@@ -301,6 +303,13 @@ def parse(text: str, file: Path | str = DEFAULT_PATH) -> Config:
         carp=_carp(file, document.get("carp", {})),
         vhids=vhids,
         checks=_checks(file, document.get("check", [])),
+        # With [[vhid]] tables (the embedded engine) a service may only name those
+        # vhids; with a kernel backend the vhids are the kernel's, not ours to check.
+        services=parse_services(
+            file,
+            document.get("service", []),
+            known_vhids=[v.name for v in vhids] if vhids else None,
+        ),
     )
 
 

@@ -24,6 +24,7 @@ from carpctl.daemon.roles import RoleBook
 from carpctl.daemon.supervisor import Supervisor, node_name
 from carpctl.health.runner import CheckRunner, UnknownCheck
 from carpctl.health.spec import CheckSpec
+from carpctl.reactor.executor import Reactor
 
 KERNEL_BACKENDS = ("freebsd", "openbsd")
 ROLE_POLL_INTERVAL = 10.0  # seconds between readings of the kernel's vhid states
@@ -71,6 +72,7 @@ class Daemon:
         self.engine = engine
         self.kernel = kernel
         self.supervisor = supervisor
+        self._log = logs.get()
         self.roles = RoleBook()
         self.roles.listeners.append(self._role_changed)
         if engine is not None:
@@ -78,6 +80,7 @@ class Daemon:
                 lambda host, change: self.roles.set(host.name, change.new.name, time.time())
             )
         self.checks = CheckRunner(config.checks, self._check_changed) if config.checks else None
+        self.reactor = self._new_reactor(config) if config.services else None
         self._tasks: list[asyncio.Task[None]] = []
         self.notifier = Notifier.from_environment()
         self.server = ControlServer(
@@ -92,7 +95,6 @@ class Daemon:
             },
             log=logs.get(),
         )
-        self._log = logs.get()
 
     def roles_now(self) -> dict[str, str]:
         """Every vhid's current role (the engine's, or the kernel's as last seen)."""
@@ -136,11 +138,29 @@ class Daemon:
             self.checks.start()
 
     async def replace_services(self, new: Config) -> None:
-        """New [[service]] tables (the role reactor)."""
+        """New [[service]] tables: the reactor keeps what did not change."""
+        if self.reactor is None:
+            if new.services:
+                self.reactor = self._new_reactor(new)
+                self.reactor.set_roles(self.roles_now(), time.time())
+                self.reactor.start()
+            return
+        await self.reactor.reload(new.services, [v.name for v in new.vhids])
+
+    def _new_reactor(self, config: Config) -> Reactor:
+        return Reactor(
+            config.services,
+            on_start_failed=self.supervisor.service_failed,
+            on_recovered=lambda spec: self.supervisor.service_recovered(spec.name),
+            log=self._log,
+            vhids=[v.name for v in config.vhids],
+        )
 
     def _role_changed(self, name: str, old: str, new: str, at: float) -> None:
         if self.kernel is not None:  # the engine logs its own changes, with the reason
             self._log.info("state changed", vhid=name, old=old, new=new, source="kernel")
+        if self.reactor is not None:
+            self.reactor.role_changed(name, old, new, at)
 
     async def event(self, args: dict[str, Any]) -> dict[str, Any]:
         """``carpctl event 1@em0 MASTER`` from devd/ifstated (args already validated)."""
@@ -194,6 +214,7 @@ class Daemon:
             "demotion": self.supervisor.ledger_status(),
             "vhids": vhid_status(self.engine) if self.engine else vhids,
             "checks": self.checks.status() if self.checks else [],
+            "services": self.reactor.status() if self.reactor else [],
             "drops": drops(self.engine) if self.engine else {},
             "kernel": kernel,
         }
@@ -220,6 +241,10 @@ class Daemon:
                     loop.create_task(poll_roles(self.kernel, self.roles, ROLE_POLL_INTERVAL))
                 )
             self.supervisor.start(loop)
+            if self.reactor is not None:
+                # Level-triggered from the first moment: whatever runs on a BACKUP stops.
+                self.reactor.set_roles(self.roles_now(), time.time())
+                self.reactor.start()
             log.info("started", backend=self.backend)
             self.notifier.ready(format_status(await self.status({})))
             self.notifier.start_watchdog()
@@ -233,7 +258,10 @@ class Daemon:
                 await self.checks.stop()
             self.supervisor.stop()
             if self.engine is not None and self.engine.started:
-                self.engine.shutdown()
+                self.engine.shutdown()  # bow-out and release first: the peer takes over now
+            if self.reactor is not None:
+                await self.reactor.release_all()
+                await self.reactor.stop()
             if self.kernel is not None:
                 self.kernel.close()  # waits for a kernel write in progress
             await self.server.close()

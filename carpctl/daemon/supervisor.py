@@ -19,6 +19,7 @@ from carpctl.core.ledger import Entry, Ledger, Source
 from carpctl.daemon import logs
 from carpctl.daemon.config import Config
 from carpctl.daemon.statefile import StateFileError, read_json, write_json
+from carpctl.reactor.spec import ServiceSpec
 
 LEDGER_FILE = "ledger.json"
 STARTUP = "startup"
@@ -131,6 +132,20 @@ class Supervisor:
 
     def check_passing(self, name: str) -> None:
         if self.ledger.remove(f"check:{name}"):
+            self.changed()
+
+    def service_failed(self, spec: ServiceSpec, detail: str) -> None:
+        """A start failed or timed out: demote so a healthy peer takes over, for a while."""
+        now = self._wall()
+        entry = Entry(
+            f"service:{spec.name}", Source.SERVICE, spec.demote, now, now + spec.retry_after, detail
+        )
+        self.ledger.set(entry)
+        self._log.warning("service failed to start", service=spec.name, detail=detail)
+        self.changed()
+
+    def service_recovered(self, name: str) -> None:
+        if self.ledger.remove(f"service:{name}"):
             self.changed()
 
     # -- control requests -----------------------------------------------------

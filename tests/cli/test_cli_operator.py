@@ -185,6 +185,8 @@ def test_status_json_and_an_idle_daemon(sock: Path, config: str) -> None:
         "",
         "Checks: none configured",
         "",
+        "Services: none configured",
+        "",
         "Rejected packets: none",
     ]
 
