@@ -36,6 +36,8 @@ import structlog
 from carpctl.core.reactor import Action, Actual, ReactorCore, Role, Step
 from carpctl.reactor.managers import OnExit, Outcome, ServiceManager, make_manager
 from carpctl.reactor.process import Event
+from carpctl.reactor.querying import ask, status_pass
+from carpctl.reactor.reloading import replace_services
 from carpctl.reactor.spec import ServiceSpec
 from carpctl.reactor.status import LastAction, service_rows
 
@@ -61,9 +63,9 @@ class Reactor:
         self.specs = {s.name: s for s in specs}
         self.core = ReactorCore([s.rule() for s in specs], vhids)
         self._factory = managers
-        self.managers = {s.name: self._manager(s) for s in specs}
+        self.managers = {s.name: self.new_manager(s) for s in specs}
         self._on_start_failed, self._on_recovered = on_start_failed, on_recovered
-        self._log = log if log is not None else structlog.get_logger("carpctl.reactor")
+        self.log = log if log is not None else structlog.get_logger("carpctl.reactor")
         self._loop, self._wall = loop, wall
         self.reconcile_interval = reconcile_interval
         self.last_actions: dict[str, LastAction] = {}
@@ -77,7 +79,7 @@ class Reactor:
         self._timer: asyncio.TimerHandle | None = None
         self._steps = asyncio.Lock()  # held for each step and a reload
         self._query_wanted = asyncio.Event()
-        self._generation: dict[str, int] = {}  # per service, bumped around each step
+        self.generation: dict[str, int] = {}  # per service, bumped around each step
 
     # -- life cycle ---------------------------------------------------------
 
@@ -126,26 +128,7 @@ class Reactor:
         is. ``vhids``: the configured vhids now (None or empty: keep every vhid known).
         """
         async with self._steps:
-            fresh = {s.name: s for s in specs}
-            closed = set()
-            for name, manager in self.managers.items():
-                if fresh.get(name) != self.specs[name] and await manager.close():
-                    closed.add(name)
-                    self._log.info(
-                        "run service stopped: its definition changed or is gone", service=name
-                    )
-            vhids = tuple(vhids or ())
-            core = ReactorCore([s.rule() for s in specs], vhids)
-            core.adopt(self.core, keep_vhids=not vhids)
-            for name in closed & fresh.keys():
-                core.observed(name, Actual.STOPPED)
-            self.managers = {
-                s.name: self.managers[s.name] if self.specs.get(s.name) == s else self._manager(s)
-                for s in specs
-            }
-            self.specs, self.core = fresh, core
-            self.last_actions = {k: v for k, v in self.last_actions.items() if k in fresh}
-            self._failed &= fresh.keys()
+            await replace_services(self, specs, tuple(vhids or ()))
         if self._tasks:
             await self.reconcile()
 
@@ -156,7 +139,7 @@ class Reactor:
         ``at``. ValueError (and nothing changes) for a bad name or role."""
         old_role, new_role = Role(old), Role(new)
         if self.core.role_changed(name, new_role, self._now(), old=old_role, at=at):
-            self._log.info("role changed", vhid=name, old=str(old_role), new=str(new_role))
+            self.log.info("role changed", vhid=name, old=str(old_role), new=str(new_role))
         self._kick()
 
     def set_roles(self, roles: Mapping[str, str], at: float) -> None:
@@ -184,7 +167,7 @@ class Reactor:
 
     # -- driving ------------------------------------------------------------
 
-    def _manager(self, spec: ServiceSpec) -> ServiceManager:
+    def new_manager(self, spec: ServiceSpec) -> ServiceManager:
         return self._factory(spec, functools.partial(self._exited, spec.name))
 
     def _get_loop(self) -> asyncio.AbstractEventLoop:
@@ -212,7 +195,7 @@ class Reactor:
             try:
                 await self._run_plan()
             except Exception:  # a bug must not end the driver; the log says where
-                self._log.exception("reactor pass failed")
+                self.log.exception("reactor pass failed")
             self._arm_timer()
             if not self._wake.is_set():
                 self._idle = True
@@ -229,27 +212,11 @@ class Reactor:
             self._query_wanted.clear()
             waiting, self._reconciles = self._reconciles, []
             try:
-                await self._query_all()
+                await status_pass(self)
             except Exception:
-                self._log.exception("status pass failed")
+                self.log.exception("status pass failed")
             self._idlers += waiting
             self._kick()
-
-    async def _query_all(self) -> None:
-        managers = dict(self.managers)
-        before = dict(self._generation)
-        found = await asyncio.gather(
-            *(m.status() for m in managers.values()), return_exceptions=True
-        )
-        for (name, manager), answer in zip(managers.items(), found, strict=True):
-            if self.managers.get(name) is not manager or self._generation != before:
-                continue  # reloaded, or a step began or ended meanwhile: stale
-            if isinstance(answer, BaseException):
-                self._log.error("status query failed", service=name, error=repr(answer))
-                self.core.observed(name, Actual.UNKNOWN)
-            elif answer is not None:
-                self.core.observed(name, answer)
-        self.core.retry_stops()
 
     async def _run_plan(self) -> None:
         asked: set[str] = set()
@@ -261,38 +228,25 @@ class Reactor:
                 name = step.service
                 if self.core.actual(name) is Actual.UNKNOWN and name not in asked:
                     asked.add(name)  # in doubt, ask before acting (once per pass)
-                    if await self._ask(name):
+                    if await ask(self, name):
                         continue
                 await self._execute(step)
-
-    async def _ask(self, name: str) -> bool:
-        """Query one service's status for the plan; True when it could tell."""
-        try:
-            answer = await self.managers[name].status()
-        except Exception as error:
-            self._log.error("status query failed", service=name, error=repr(error))
-            return False
-        if answer is None or answer is Actual.UNKNOWN:
-            return False
-        self.core.observed(name, answer)
-        self._bump(name)  # a status pass begun before is older than this answer
-        return True
 
     async def _execute(self, step: Step) -> None:
         spec, manager = self.specs[step.service], self.managers[step.service]
         event = Event.answering(step, self._wall())
         self.busy, started = step, self._now()
-        self._bump(spec.name)
-        self._log.info(f"service {step.action}", service=spec.name, vhid=step.vhid)
+        self.bump(spec.name)
+        self.log.info(f"service {step.action}", service=spec.name, vhid=step.vhid)
         try:
             call = manager.start if step.action is Action.START else manager.stop
             outcome = await call(event)
         except Exception as error:
-            self._log.exception("service manager crashed", service=spec.name)
+            self.log.exception("service manager crashed", service=spec.name)
             outcome = Outcome(False, f"{type(error).__name__}: {error}")
         finally:
             self.busy = None
-            self._bump(spec.name)
+            self.bump(spec.name)
         self.core.done(spec.name, step.action, outcome.ok, self._now())
         result = "ok" if outcome.ok else "timeout" if outcome.timed_out else "failed"
         self._record(spec, str(step.action), result, outcome.detail, self._now() - started)
@@ -303,8 +257,8 @@ class Reactor:
         elif step.action is Action.START and not outcome.ok:
             self._start_failed(spec, outcome.detail)
 
-    def _bump(self, name: str) -> None:
-        self._generation[name] = self._generation.get(name, 0) + 1
+    def bump(self, name: str) -> None:
+        self.generation[name] = self.generation.get(name, 0) + 1
 
     def _exited(self, name: str, detail: str) -> None:
         """A ``run`` process died on its own."""
@@ -314,6 +268,9 @@ class Reactor:
         self._start_failed(spec, f"died: {detail}")
         self._kick()
 
+    def forget_failures(self, keep: set[str]) -> None:
+        self._failed &= keep
+
     def _start_failed(self, spec: ServiceSpec, detail: str) -> None:
         self._failed.add(spec.name)
         self._call(self._on_start_failed, spec, detail)
@@ -322,14 +279,14 @@ class Reactor:
         self, spec: ServiceSpec, action: str, result: str, detail: str, took: float
     ) -> None:
         self.last_actions[spec.name] = LastAction(action, result, detail, took, self._wall())
-        log = self._log.info if result == "ok" else self._log.error
+        log = self.log.info if result == "ok" else self.log.error
         log(f"service {action} {result}", service=spec.name, detail=detail, duration=took)
 
     def _call(self, callback: Callable[..., None], *args: Any) -> None:
         try:
             callback(*args)
         except Exception:
-            self._log.exception("reactor callback failed", callback=repr(callback))
+            self.log.exception("reactor callback failed", callback=repr(callback))
 
     def _arm_timer(self) -> None:
         if self._timer is not None:
