@@ -262,7 +262,9 @@ class Reactor:
 
     def _exited(self, name: str, detail: str) -> None:
         """A ``run`` process died on its own."""
-        spec = self.specs[name]
+        spec = self.specs.get(name)
+        if spec is None:
+            return
         self.core.died(name, self._now())
         self._record(spec, "exit", "failed", detail, 0.0)
         self._start_failed(spec, f"died: {detail}")
