@@ -185,18 +185,16 @@ def run_checkfail(
     }
 
 
-def _cell(summary: dict[str, Any] | None) -> str:
-    if not summary:
-        return "-"
-    return f"{summary['median']:.0f} [{summary['min']:.0f}..{summary['max']:.0f}]"
+def _cell(summary: dict[str, Any] | None, digits: int = 0) -> str:
+    return Summary(**summary).text(digits) if summary else "-"
 
 
 def checkfail_table(result: dict[str, Any]) -> list[str]:
     lines = [
         "| case | n | client ms: median [min..max] | IQR | bound ms | client - bound "
         "| fault → verdict | verdict → client (excess) | verdict → node1's demoted advert "
-        "| verdict → new master's 1st advert | within bound |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| verdict → new master's 1st advert | verdict → its GARP | within bound |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case, s in result["summary"].items():
         client, bound = s["client_ms"], result["bounds_ms"][case]
@@ -205,7 +203,8 @@ def checkfail_table(result: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {case} | {client['n'] if client else 0} | {_cell(client)} | {iqr} | {bound:.0f} "
             f"| {_cell(s['client_minus_bound_ms'])} | {_cell(s['verdict_ms'])} "
-            f"| {_cell(s['excess_ms'])} | {_cell(s['demoted_after_verdict_ms'])} "
-            f"| {_cell(s['advert_after_verdict_ms'])} | {met} |"
+            f"| {_cell(s['excess_ms'], 1)} | {_cell(s['demoted_after_verdict_ms'], 1)} "
+            f"| {_cell(s['advert_after_verdict_ms'], 1)} | {_cell(s['garp_after_verdict_ms'], 1)} "
+            f"| {met} |"
         )
     return lines
