@@ -10,6 +10,7 @@ clock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -72,24 +73,39 @@ def _check_amount(amount: int) -> None:
         raise LedgerError(f"a demotion must be within -{MAX_AMOUNT}..{MAX_AMOUNT}, got {amount}")
 
 
+LedgerObserver = Callable[["Entry | None", "Entry | None", int], None]  # before, after, total
+
+
 class Ledger:
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
         self._serial = 0  # names the operator's expiring entries
+        # Told of every entry that appears, changes amount or goes (for logs and
+        # the journal): (before, after, new total); None for "absent".
+        self.observers: list[LedgerObserver] = []
+
+    def _changed(self, before: Entry | None, after: Entry | None) -> None:
+        same = before is not None and after is not None and before.amount == after.amount
+        if not same:
+            for observer in self.observers:
+                observer(before, after, self.total)
 
     # -- plain entries ------------------------------------------------------
 
     def set(self, entry: Entry) -> bool:
         """Add or replace ``entry``; True when the total changed."""
         _check_amount(entry.amount)
-        before = self.total
+        before, previous = self.total, self._entries.get(entry.name)
         self._entries[entry.name] = entry
+        self._changed(previous, entry)
         return self.total != before
 
     def remove(self, name: str) -> bool:
         """Drop the named entry if present; True when the total changed."""
         before = self.total
-        self._entries.pop(name, None)
+        previous = self._entries.pop(name, None)
+        if previous is not None:
+            self._changed(previous, None)
         return self.total != before
 
     def get(self, name: str) -> Entry | None:
@@ -109,6 +125,7 @@ class Ledger:
         gone = [e for e in self._entries.values() if e.expires is not None and e.expires <= now]
         for entry in gone:
             del self._entries[entry.name]
+            self._changed(entry, None)
         return gone
 
     def next_expiry(self) -> float | None:
@@ -217,6 +234,7 @@ class Ledger:
         ]
         for entry in kept:
             self._entries[entry.name] = entry
+            self._changed(None, entry)
         self._serial = max(self._serial, len(self._entries))
         return kept
 

@@ -12,7 +12,8 @@ from carpctl.control.protocol import ControlError, ErrorCode
 from carpctl.control.server import ControlServer
 from carpctl.core.checkstate import State as CheckVerdict
 from carpctl.core.checkstate import Transition
-from carpctl.core.ledger import Ledger
+from carpctl.core.ledger import Entry, Ledger
+from carpctl.core.timing import effective_skew
 from carpctl.daemon import logs
 from carpctl.daemon.config import Config
 from carpctl.daemon.engine import Engine
@@ -73,6 +74,7 @@ class Daemon:
         self.kernel = kernel
         self.supervisor = supervisor
         self._log = logs.get()
+        supervisor.ledger.observers.append(self._demotion_changed)
         self.roles = RoleBook()
         self.roles.listeners.append(self._role_changed)
         if engine is not None:
@@ -146,6 +148,23 @@ class Daemon:
                 self.reactor.start()
             return
         await self.reactor.reload(new.services, [v.name for v in new.vhids])
+
+    def _demotion_changed(self, before: Entry | None, after: Entry | None, total: int) -> None:
+        entry = after or before
+        assert entry is not None
+        skews = {}
+        if self.engine is not None:
+            skews = {h.name: effective_skew(h.section.advskew, total) for h in self.engine.hosts}
+        self._log.info(
+            "demotion changed",
+            entry=entry.name,
+            source=str(entry.source),
+            amount=after.amount if after else 0,
+            was=before.amount if before else 0,
+            reason=entry.reason,
+            total=total,
+            effective_skew=skews,
+        )
 
     def _new_reactor(self, config: Config) -> Reactor:
         return Reactor(

@@ -108,3 +108,28 @@ def test_send_errors_demote_after_three_in_a_row_and_recover_after_three_success
     flips = [tracker.record(ok) for ok in [True, True, False, True, True, True]]
     assert flips == [False, False, False, False, False, True]
     assert not tracker.demoted
+
+
+def test_observers_hear_every_entry_that_appears_changes_or_goes() -> None:
+    ledger = Ledger()
+    heard: list[tuple[str | None, int | None, int]] = []
+    ledger.observers.append(
+        lambda before, after, total: heard.append(
+            ((after or before).name if (after or before) else None, after and after.amount, total)
+        )
+    )
+    ledger.adjust_operator(50, 1.0)
+    ledger.adjust_operator(10, 2.0)
+    ledger.set_operator("db", 5, 3.0)
+    ledger.set_operator("db", 5, 4.0)  # same amount: nothing to tell
+    ledger.adjust_operator(20, 5.0, duration=1)
+    ledger.expire(10.0)
+    ledger.remove("operator")
+    assert heard == [
+        ("operator", 50, 50),
+        ("operator", 60, 60),
+        ("operator:db", 5, 65),
+        (heard[3][0], 20, 85),
+        (heard[3][0], None, 65),
+        ("operator", None, 5),
+    ]
