@@ -12,6 +12,7 @@ from typing import Any
 from bench.checkfail import checkfail_table
 from bench.checkjitter import checkjitter_table
 from bench.daemons import DAEMONS, MASTER_DOWN
+from bench.services import services_table
 
 CRASH_TARGET_MS = 20.0  # over the protocol's bound
 GRACEFUL_TARGET_MS = 100.0
@@ -164,4 +165,6 @@ def markdown(report: dict[str, Any]) -> str:
             *checkjitter_table(report["checkjitter"]),
             "",
         ]
+    if report.get("services"):
+        out += ["### Services follow mastership (ms)", "", *services_table(report["services"]), ""]
     return "\n".join(out)

@@ -1,7 +1,7 @@
 """Benchmarks of carpctl's engine, side by side with ucarp and keepalived, on the lab.
 
     .venv/bin/python bench/run.py [--runs 5]
-                                  [--only failover|idle|jitter|checkfail|checkjitter]
+                                  [--only failover|idle|jitter|checkfail|checkjitter|services]
                                   [--json out.json] [--markdown out.md]
 
 Root only (network namespaces). Every benchmark builds its own lab under a
@@ -27,11 +27,12 @@ from bench.checkjitter import run_checkjitter
 from bench.daemons import DAEMONS
 from bench.failover import run_failover
 from bench.report import machine, markdown
+from bench.services import run_services
 from bench.steady import run_steady
 from carpctl.lab import LabError
 from carpctl.lab.netns import unavailable_reason
 
-KINDS = ("failover", "idle", "jitter", "checkfail", "checkjitter")
+KINDS = ("failover", "idle", "jitter", "checkfail", "checkjitter", "services")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -106,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         if "checkjitter" in args.only:
             say(f"checkjitter: {args.check_window:g} s without checks, then with 200")
             report["checkjitter"] = run_checkjitter(args.check_window, say)
+        if "services" in args.only:
+            say(f"services: {args.runs} runs of kill and term, carpctl with two services")
+            keep = args.captures / "services" if args.captures else None
+            report["services"] = run_services(args.runs, rng, say, keep)
     except LabError as error:
         print(f"bench: {error}", file=sys.stderr)
         report["error"] = str(error)
