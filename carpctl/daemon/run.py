@@ -19,6 +19,7 @@ from carpctl.daemon.config import Config
 from carpctl.daemon.engine import Engine
 from carpctl.daemon.engine_status import drops, vhid_status
 from carpctl.daemon.kernel import KernelSink, poll_roles
+from carpctl.daemon.metrics import Metrics
 from carpctl.daemon.notify import Notifier, format_status
 from carpctl.daemon.reload import reload as reload_config
 from carpctl.daemon.roles import RoleBook
@@ -81,6 +82,7 @@ class Daemon:
             engine.listeners.append(
                 lambda host, change: self.roles.set(host.name, change.new.name, time.time())
             )
+        self.metrics = Metrics.for_daemon(self)  # None unless metrics_listen is set
         self.checks = CheckRunner(config.checks, self._check_changed) if config.checks else None
         self.reactor = self._new_reactor(config) if config.services else None
         self._tasks: list[asyncio.Task[None]] = []
@@ -201,6 +203,8 @@ class Daemon:
             result=str(transition.result),
             detail=transition.detail,
         )
+        if self.metrics is not None:
+            self.metrics.check_changed(spec.name, transition)
         if transition.new is CheckVerdict.FAILING:
             self.supervisor.check_failing(spec.name, spec.demote, transition.detail)
         elif transition.new is CheckVerdict.PASSING:
@@ -248,6 +252,8 @@ class Daemon:
         await self.server.start()  # first: refuses to run beside a live daemon
         log = logs.get()
         try:
+            if self.metrics is not None:
+                self.metrics.start(loop)
             self.supervisor.restore()
             if self.checks is not None:
                 self.supervisor.gate_until_ready()  # lifted when every check has a verdict
@@ -283,6 +289,8 @@ class Daemon:
                 await self.reactor.stop()
             if self.kernel is not None:
                 self.kernel.close()  # waits for a kernel write in progress
+            if self.metrics is not None:
+                await self.metrics.stop()
             await self.server.close()
             await self.notifier.close()
             log.info("stopped")
