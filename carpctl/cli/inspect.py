@@ -51,6 +51,14 @@ def _address(text: str) -> IPv4Address | IPv6Address:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="pcap or pcapng capture; - reads stdin")
+    add_credential_arguments(parser)
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per packet (JSON lines), no summary"
+    )
+
+
+def add_credential_arguments(parser: argparse.ArgumentParser) -> None:
+    """--pass / --pass-file and --addr (also ``sniff``'s); read by ``credentials_from``."""
     secret = parser.add_mutually_exclusive_group()
     secret.add_argument("--pass", dest="password", metavar="P", help="the CARP password")
     secret.add_argument(
@@ -66,9 +74,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="A",
         help="an address of the virtual host, hashed into the HMAC (repeat for each)",
     )
-    parser.add_argument(
-        "--json", action="store_true", help="one JSON object per packet (JSON lines), no summary"
-    )
 
 
 def _read_password_file(path: str) -> bytes:
@@ -81,7 +86,7 @@ def _read_password_file(path: str) -> bytes:
     return data.split(b"\n", 1)[0].removesuffix(b"\r")
 
 
-def _credentials(args: argparse.Namespace) -> Credentials | None:
+def credentials_from(args: argparse.Namespace) -> Credentials | None:
     if args.password is not None:
         password: bytes | None = os.fsencode(args.password)
     elif args.pass_file is not None:
@@ -169,7 +174,7 @@ def render_summary(tally: Tally, frames: int, hmac_checked: bool) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.file == "-" and args.pass_file == "-":
         raise CliError(ExitCode.USAGE, "the capture and --pass-file cannot both come from stdin")
-    credentials = _credentials(args)
+    credentials = credentials_from(args)
     data = _read_capture_file(args.file)
     tally = Tally()
     frames = 0
