@@ -25,6 +25,7 @@ from carpctl.cli import (
     maintenance,
     reload,
     run,
+    sniff,
     status,
 )
 from carpctl.cli.common import PROG, ArgumentParser, CliError, Command, ExitCode
@@ -39,6 +40,7 @@ COMMANDS: tuple[Command, ...] = (
     check,
     configcheck,
     inspect,
+    sniff,
     lab,
 )
 
