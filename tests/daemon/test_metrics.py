@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import re
 import socket
 import subprocess
@@ -519,3 +520,12 @@ def test_a_real_bsd_daemon_serves_its_state(
     assert value(samples, "carpctl_demotion_entry", entry="operator", source="operator") == 50
     assert value(samples, "carpctl_vhid_transitions_total", **moved) == 1
     assert value(samples, "carpctl_vhid_effective_skew", **v) == 50  # FreeBSD adds demotion
+
+
+def test_the_sample_grafana_dashboard_asks_only_for_metrics_carpctl_serves() -> None:
+    dashboard = Path(__file__).resolve().parents[2] / "examples" / "grafana-carpctl.json"
+    text = dashboard.read_text()
+    json.loads(text)
+    asked = set(re.findall(r"carpctl_[a-z_]+", text))
+    assert asked
+    assert asked <= {f"carpctl_{name}" for name in HELP}, asked - {f"carpctl_{n}" for n in HELP}
