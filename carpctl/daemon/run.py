@@ -12,12 +12,15 @@ from carpctl.control.protocol import ControlError, ErrorCode
 from carpctl.control.server import ControlServer
 from carpctl.core.checkstate import State as CheckVerdict
 from carpctl.core.checkstate import Transition
+from carpctl.core.effects import StateChanged
 from carpctl.core.ledger import Entry, Ledger
 from carpctl.core.timing import effective_skew
 from carpctl.daemon import logs
 from carpctl.daemon.config import Config
-from carpctl.daemon.engine import Engine
+from carpctl.daemon.engine import Engine, VirtualHost
 from carpctl.daemon.engine_status import drops, vhid_status
+from carpctl.daemon.journal import Journal, JournalError
+from carpctl.daemon.journal import read as read_journal
 from carpctl.daemon.kernel import KernelSink, poll_roles
 from carpctl.daemon.metrics import Metrics
 from carpctl.daemon.notify import Notifier, format_status
@@ -27,6 +30,7 @@ from carpctl.daemon.supervisor import Supervisor, node_name
 from carpctl.health.runner import CheckRunner, UnknownCheck
 from carpctl.health.spec import CheckSpec
 from carpctl.reactor.executor import Reactor
+from carpctl.reactor.spec import ServiceSpec
 
 KERNEL_BACKENDS = ("freebsd", "openbsd")
 ROLE_POLL_INTERVAL = 10.0  # seconds between readings of the kernel's vhid states
@@ -78,10 +82,9 @@ class Daemon:
         supervisor.ledger.observers.append(self._demotion_changed)
         self.roles = RoleBook()
         self.roles.listeners.append(self._role_changed)
+        self.journal: Journal | None = None  # opened in serve()
         if engine is not None:
-            engine.listeners.append(
-                lambda host, change: self.roles.set(host.name, change.new.name, time.time())
-            )
+            engine.listeners.append(self._engine_transition)
         self.metrics = Metrics.for_daemon(self)  # None unless metrics_listen is set
         self.checks = CheckRunner(config.checks, self._check_changed) if config.checks else None
         self.reactor = self._new_reactor(config) if config.services else None
@@ -151,6 +154,27 @@ class Daemon:
             return
         await self.reactor.reload(new.services, [v.name for v in new.vhids])
 
+    def _journal(self, kind: str, **fields: str | int | float | bool | None) -> None:
+        if self.journal is not None:
+            self.journal.record(kind, **fields)
+
+    def _engine_transition(self, host: VirtualHost, change: StateChanged) -> None:
+        self._journal(
+            "transition",
+            vhid=host.name,
+            old=change.old.name,
+            new=change.new.name,
+            reason=str(change.reason),
+        )
+        self.roles.set(host.name, change.new.name, time.time())
+
+    def _service_action(
+        self, spec: ServiceSpec, action: str, result: str, detail: str, took: float
+    ) -> None:
+        self._journal(
+            "service", name=spec.name, action=action, result=result, detail=detail, duration=took
+        )
+
     def _demotion_changed(self, before: Entry | None, after: Entry | None, total: int) -> None:
         entry = after or before
         assert entry is not None
@@ -167,19 +191,31 @@ class Daemon:
             total=total,
             effective_skew=skews,
         )
+        self._journal(
+            "demotion",
+            entry=entry.name,
+            old=before.amount if before else 0,
+            new=after.amount if after else 0,
+            total=total,
+            reason=entry.reason,
+        )
 
     def _new_reactor(self, config: Config) -> Reactor:
         return Reactor(
             config.services,
             on_start_failed=self.supervisor.service_failed,
             on_recovered=lambda spec: self.supervisor.service_recovered(spec.name),
+            on_action=self._service_action,
             log=self._log,
             vhids=[v.name for v in config.vhids],
         )
 
     def _role_changed(self, name: str, old: str, new: str, at: float) -> None:
-        if self.kernel is not None:  # the engine logs its own changes, with the reason
+        if self.kernel is not None:  # the engine logs and journals its own, with the reason
             self._log.info("state changed", vhid=name, old=old, new=new, source="kernel")
+            self._journal(
+                "transition", vhid=name, old=old, new=new, reason="reported by the kernel"
+            )
         if self.reactor is not None:
             self.reactor.role_changed(name, old, new, at)
 
@@ -238,9 +274,19 @@ class Daemon:
             "vhids": vhid_status(self.engine) if self.engine else vhids,
             "checks": self.checks.status() if self.checks else [],
             "services": self.reactor.status() if self.reactor else [],
+            "events": self._recent_events(),
             "drops": drops(self.engine) if self.engine else {},
             "kernel": kernel,
         }
+
+    def _recent_events(self, count: int = 8) -> list[dict[str, Any]]:
+        if self.journal is None or not self.journal.seq:
+            return []
+        try:
+            after = max(0, self.journal.seq - count)
+            return list(read_journal(self.config.carpctl.state_dir, after_seq=after))
+        except JournalError:
+            return []
 
     async def serve(self) -> None:
         """Run until SIGTERM/SIGINT, then stop gracefully."""
@@ -250,50 +296,60 @@ class Daemon:
             loop.add_signal_handler(signum, stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._sighup)
         await self.server.start()  # first: refuses to run beside a live daemon
-        log = logs.get()
+        self.journal = Journal.open(self.config.carpctl.state_dir)
+        self._journal("daemon", event="start", backend=self.backend)
         try:
-            if self.metrics is not None:
-                self.metrics.start(loop)
-            self.supervisor.restore()
-            if self.checks is not None:
-                self.supervisor.gate_until_ready()  # lifted when every check has a verdict
-                self.checks.start()
-            if self.engine is not None:
-                self.engine.start(loop)  # applies the restored demotion
-            elif self.kernel is not None:
-                self.supervisor.sink.apply_demotion()
-                self._tasks.append(
-                    loop.create_task(poll_roles(self.kernel, self.roles, ROLE_POLL_INTERVAL))
-                )
-            self.supervisor.start(loop)
-            if self.reactor is not None:
-                # Level-triggered from the first moment: whatever runs on a BACKUP stops.
-                self.reactor.set_roles(self.roles_now(), time.time())
-                self.reactor.start()
-            log.info("started", backend=self.backend)
-            self.notifier.ready(format_status(await self.status({})))
-            self.notifier.start_watchdog()
-            self.notifier.start_status_updates(lambda: self.status({}))
+            await self._start(loop)
             await stop.wait()
         finally:
-            self.notifier.stopping()
-            for task in self._tasks:
-                task.cancel()
-            if self.checks is not None:
-                await self.checks.stop()
-            self.supervisor.stop()
-            if self.engine is not None and self.engine.started:
-                self.engine.shutdown()  # bow-out and release first: the peer takes over now
-            if self.reactor is not None:
-                await self.reactor.release_all()
-                await self.reactor.stop()
-            if self.kernel is not None:
-                self.kernel.close()  # waits for a kernel write in progress
-            if self.metrics is not None:
-                await self.metrics.stop()
-            await self.server.close()
-            await self.notifier.close()
-            log.info("stopped")
+            await self._stop()
+
+    async def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.metrics is not None:
+            self.metrics.start(loop)
+        self.supervisor.restore()
+        if self.checks is not None:
+            self.supervisor.gate_until_ready()  # lifted when every check has a verdict
+            self.checks.start()
+        if self.engine is not None:
+            self.engine.start(loop)  # applies the restored demotion
+        elif self.kernel is not None:
+            self.supervisor.sink.apply_demotion()
+            self._tasks.append(
+                loop.create_task(poll_roles(self.kernel, self.roles, ROLE_POLL_INTERVAL))
+            )
+        self.supervisor.start(loop)
+        if self.reactor is not None:
+            # Level-triggered from the first moment: whatever runs on a BACKUP stops.
+            self.reactor.set_roles(self.roles_now(), time.time())
+            self.reactor.start()
+        self._log.info("started", backend=self.backend)
+        self.notifier.ready(format_status(await self.status({})))
+        self.notifier.start_watchdog()
+        self.notifier.start_status_updates(lambda: self.status({}))
+
+    async def _stop(self) -> None:
+        self.notifier.stopping()
+        for task in self._tasks:
+            task.cancel()
+        if self.checks is not None:
+            await self.checks.stop()
+        self.supervisor.stop()
+        if self.engine is not None and self.engine.started:
+            self.engine.shutdown()  # bow-out and release first: the peer takes over now
+        if self.reactor is not None:
+            await self.reactor.release_all()
+            await self.reactor.stop()
+        if self.kernel is not None:
+            self.kernel.close()  # waits for a kernel write in progress
+        if self.metrics is not None:
+            await self.metrics.stop()
+        await self.server.close()
+        await self.notifier.close()
+        self._journal("daemon", event="stop")
+        if self.journal is not None:
+            self.journal.close()
+        self._log.info("stopped")
 
 
 def build(config: Config, backend: str) -> Daemon:

@@ -52,6 +52,7 @@ class Reactor:
         *,
         on_start_failed: Callable[[ServiceSpec, str], None],
         on_recovered: Callable[[ServiceSpec], None] | None = None,
+        on_action: Callable[[ServiceSpec, str, str, str, float], None] | None = None,
         log: Any = None,
         loop: asyncio.AbstractEventLoop | None = None,
         wall: Callable[[], float] = time.time,
@@ -65,6 +66,7 @@ class Reactor:
         self._factory = managers
         self.managers = {s.name: self.new_manager(s) for s in specs}
         self._on_start_failed, self._on_recovered = on_start_failed, on_recovered
+        self._on_action = on_action  # (spec, action, result, detail, duration): the journal
         self.log = log if log is not None else structlog.get_logger("carpctl.reactor")
         self._loop, self._wall = loop, wall
         self.reconcile_interval = reconcile_interval
@@ -283,6 +285,8 @@ class Reactor:
         self.last_actions[spec.name] = LastAction(action, result, detail, took, self._wall())
         log = self.log.info if result == "ok" else self.log.error
         log(f"service {action} {result}", service=spec.name, detail=detail, duration=took)
+        if self._on_action is not None:
+            self._call(self._on_action, spec, action, result, detail, took)
 
     def _call(self, callback: Callable[..., None], *args: Any) -> None:
         try:
