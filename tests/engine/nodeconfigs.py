@@ -16,10 +16,12 @@ def write_config(
     virtual_mac: bool = False,
     preempt: bool = False,
     extra: str = "",
+    password_file: str | None = None,
 ) -> None:
     """Replace a node's config with the given (vhid, advskew, address) list.
 
-    ``extra`` is appended as is (e.g. ``[[check]]`` tables).
+    ``extra`` is appended as is (e.g. ``[[check]]`` tables); ``password_file``
+    replaces the lab's shared one.
     """
     host = lab.host(node)
     directory = Path(host.config).parent
@@ -39,7 +41,7 @@ def write_config(
             f"vhid = {vhid}",
             'interface = "lab0"',
             f"advskew = {advskew}",
-            f'password_file = "{lab.state.password_file}"',
+            f'password_file = "{password_file or lab.state.password_file}"',
             f'addresses = ["{address}"]',
             f"virtual_mac = {'true' if virtual_mac else 'false'}",
         ]
