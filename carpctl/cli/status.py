@@ -193,6 +193,18 @@ def _services(status: Status, now: float) -> list[str]:
     return ["Services:", *table(headers, rows, "  ")]
 
 
+def _events(status: Status) -> list[str]:
+    from carpctl.cli.events import render as render_event
+
+    records = status.get("events", [])
+    if not records:
+        return []
+    return [
+        "Recent events (carpctl events for more):",
+        *(f"  {render_event(r, False)}" for r in records),
+    ]
+
+
 def _drops(status: Status) -> list[str]:
     counted = {
         interface: ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items()))
@@ -216,6 +228,9 @@ def render(status: Status, now: float) -> str:
         _drops(status),
     ):
         lines += ["", *section]
+    events = _events(status)
+    if events:
+        lines += ["", *events]
     kernel = status["kernel"]
     if kernel is not None:
         lines += [

@@ -86,6 +86,7 @@ class Status(TypedDict):
     drops: dict[str, dict[str, int]]  # interface -> reason -> packets rejected
     kernel: KernelDemotion | None  # BSD backends: the kernel's demotion and who set it
     services: NotRequired[list[dict[str, Any]]]  # the role reactor's rows (carpctl.reactor.status)
+    events: NotRequired[list[dict[str, Any]]]  # the journal's last records (carpctl.daemon.journal)
 
 
 class ChangeResult(TypedDict):

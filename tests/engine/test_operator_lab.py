@@ -51,6 +51,23 @@ def test_demote_moves_mastership_and_survives_kill_9(make_lab: Callable[..., Clu
     back = carpctl(lab, "node1", "demote", "-150")
     assert back.returncode == 0, back.stderr
     assert lab.wait_role("node1", "MASTER", 3.0)
+    # The journal tells the story across the crash, from the state directory.
+    journal = carpctl(lab, "node1", "events", "--json")
+    assert journal.returncode == 0, journal.stderr
+    records = [json.loads(line) for line in journal.stdout.splitlines()]
+    seqs = [r["seq"] for r in records]
+    assert seqs == sorted(seqs)
+    assert len(seqs) == len(set(seqs))
+    starts = [r for r in records if r["kind"] == "daemon" and r.get("event") == "start"]
+    assert len(starts) == 2  # before and after the kill -9
+    demotions = [(r["entry"], r["new"]) for r in records if r["kind"] == "demotion"]
+    assert ("operator", 150) in demotions
+    assert demotions[-1] == ("operator", 0)
+    transitions = [(r["new"], r["reason"]) for r in records if r["kind"] == "transition"]
+    assert ("BACKUP", "more frequent advertisement received") in transitions
+    assert transitions[-1] == ("MASTER", "preempting a slower master")
+    human = carpctl(lab, "node1", "status")
+    assert "Recent events" in human.stdout
 
 
 def test_maintenance_survives_restart_and_is_shown(make_lab: Callable[..., Cluster]) -> None:
