@@ -35,12 +35,14 @@ from carpctl.health.kinds import command
 from carpctl.health.pool import WorkerPool
 from carpctl.health.result import CheckResult
 from carpctl.health.spec import CheckSpec, CommandParams
+from carpctl.ratelimit import RateLimiter
 
 Probe = Callable[[CheckSpec], CheckResult]
 OnChange = Callable[[CheckSpec, Transition], None]
 FIRST_RUN_SPREAD = 1.0  # seconds over which the first runs of all checks are spread
 
 _log = structlog.get_logger("carpctl.health")
+_abandoned = RateLimiter(burst=3, period=300.0)  # per check
 
 
 class UnknownCheck(LookupError):
@@ -233,7 +235,11 @@ class CheckRunner:
             except TimeoutError:
                 check.hung, check.hung_since = future, started
                 future.add_done_callback(_consume)
-                _log.warning("check abandoned past its timeout", check=spec.name)
+                allowed, suppressed = _abandoned.allow(spec.name)
+                if allowed:  # a check that hangs every run would flood the log
+                    _log.warning(
+                        "check abandoned past its timeout", check=spec.name, suppressed=suppressed
+                    )
                 return CheckResult.timeout(f"no result within {spec.timeout:g} s")
         except Exception as error:
             _log.exception("probe crashed", check=spec.name)
