@@ -68,6 +68,26 @@ def test_demote_moves_mastership_and_survives_kill_9(make_lab: Callable[..., Clu
     assert transitions[-1] == ("MASTER", "preempting a slower master")
     human = carpctl(lab, "node1", "status")
     assert "Recent events" in human.stdout
+    assert_log_is_structured(lab, "node1")
+
+
+def assert_log_is_structured(lab: Cluster, node: str) -> None:
+    """Every daemon line is JSON with an event, a level and a time; state and
+    demotion changes carry what an operator needs to read them alone."""
+    lines = [line for line in lab.log(node).read_text().splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in lines]
+    daemon = [r for r in records if "level" in r]  # the lab's own markers have none
+    assert daemon
+    assert all({"event", "level", "timestamp"} <= r.keys() for r in daemon)
+    changes = [r for r in daemon if r["event"] == "state changed" and "interface" in r]
+    assert changes
+    assert all({"vhid", "interface", "old", "new", "reason"} <= r.keys() for r in changes)
+    demotions = [r for r in daemon if r["event"] == "demotion changed"]
+    assert demotions
+    for record in demotions:
+        assert {"entry", "amount", "total", "effective_skew", "reason"} <= record.keys()
+    operator = next(r for r in demotions if r["entry"] == "operator" and r["amount"] == 150)
+    assert operator["effective_skew"] == {"1@lab0": 150}
 
 
 def test_maintenance_survives_restart_and_is_shown(make_lab: Callable[..., Cluster]) -> None:
