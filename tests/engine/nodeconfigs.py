@@ -17,11 +17,12 @@ def write_config(
     preempt: bool = False,
     extra: str = "",
     password_file: str | None = None,
+    metrics_listen: str = "",
 ) -> None:
     """Replace a node's config with the given (vhid, advskew, address) list.
 
     ``extra`` is appended as is (e.g. ``[[check]]`` tables); ``password_file``
-    replaces the lab's shared one.
+    replaces the lab's shared one; ``metrics_listen`` goes in ``[carpctl]``.
     """
     host = lab.host(node)
     directory = Path(host.config).parent
@@ -31,6 +32,7 @@ def write_config(
         'log_format = "json"',
         f'state_dir = "{directory / "state"}"',
         f'control_socket = "{directory / "carpctl.sock"}"',
+        f'metrics_listen = "{metrics_listen}"',
         "[carp]",
         "log = 2",
         f"preempt = {'true' if preempt else 'false'}",
