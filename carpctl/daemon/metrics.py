@@ -218,10 +218,10 @@ class Metrics:
 
     def collect(self) -> list[Metric]:
         started, out = time.monotonic(), _Families()
-        snap = self._snapshot()
-        out.add("metrics_snapshot_ok", int(snap is not None))
+        found = self._families()
+        out.add("metrics_snapshot_ok", int(found is not None))
         out.add("metrics_snapshot_seconds", time.monotonic() - started)
-        return list(out.made.values()) + (families(snap) if snap is not None else [])
+        return list(out.made.values()) + (found or [])
 
     async def snapshot(self) -> Snapshot:
         """On the loop: everything a scrape shows, copied at one moment."""
@@ -235,13 +235,13 @@ class Metrics:
             dict(self.check_transitions),
         )
 
-    def _snapshot(self) -> Snapshot | None:
-        """On the loop, within SNAPSHOT_TIMEOUT; None (and a log line) when that fails."""
+    def _families(self) -> list[Metric] | None:
+        """A snapshot on the loop within SNAPSHOT_TIMEOUT; None (and a log line) on failure."""
         if self.loop is None:  # not serving (yet, or any more)
             return None
         try:
             future = asyncio.run_coroutine_threadsafe(self.snapshot(), self.loop)
-            return future.result(timeout=SNAPSHOT_TIMEOUT)
+            return families(future.result(timeout=SNAPSHOT_TIMEOUT))
         except FutureTimeout:
             future.cancel()
             logs.get().warning("metrics: no state within the timeout", timeout=SNAPSHOT_TIMEOUT)

@@ -325,6 +325,20 @@ def test_a_slow_loop_gives_snapshot_ok_0_not_a_hung_scrape(
     serving(daemon, body)
 
 
+def test_a_status_the_collector_cannot_read_is_a_0_not_a_500() -> None:
+    daemon = FakeDaemon()
+    del daemon.state["vhids"][0]["effective_skew"]  # a daemon of another shape: a bug
+
+    async def body(metrics: Metrics, url: str) -> None:
+        samples = await asyncio.to_thread(scrape, url)
+        assert value(samples, "carpctl_metrics_snapshot_ok") == 0
+        daemon.state["vhids"][0]["effective_skew"] = 0
+        samples = await asyncio.to_thread(scrape, url)
+        assert value(samples, "carpctl_metrics_snapshot_ok") == 1
+
+    serving(daemon, body)
+
+
 def test_a_scrape_in_flight_when_stopping_still_gets_its_answer() -> None:
     daemon = FakeDaemon()
     daemon.delay = 0.3
