@@ -316,6 +316,7 @@ class FakeCapture:
     """Stands in for ``live.Capture``: replays records, then SIGINTs itself (Ctrl-C)."""
 
     opened: list[tuple[str, bool]] = []  # noqa: RUF012
+    stop_signal = signal.SIGINT  # what Ctrl-C sends
 
     def __init__(self, interface: str, *, promisc: bool = False) -> None:
         FakeCapture.opened.append((interface, promisc))
@@ -330,7 +331,7 @@ class FakeCapture:
             if timeout is not None:
                 time.sleep(timeout)
                 return None
-            signal.raise_signal(signal.SIGINT)  # what Ctrl-C does
+            signal.raise_signal(self.stop_signal)
         self.frames += 1
         return self.records.pop(0)
 
@@ -399,6 +400,18 @@ def test_ctrl_c_prints_the_summary_and_exits_0(capsys: pytest.CaptureFixture[str
     assert lines[6].startswith("    198.51.100.2 (02:00:00:00:00:02) x1: ")
     assert "hmac bad, 1 with problems; every - (announced 1.00 s)" in lines[6]
     assert FakeCapture.opened == [("lab0", False)]
+
+
+@pytest.mark.usefixtures("fake_capture")
+def test_sigterm_ends_it_like_ctrl_c(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(FakeCapture, "stop_signal", signal.SIGTERM)
+    previous = signal.getsignal(signal.SIGTERM)
+    code, out, err = run(capsys, "sniff", "-i", "lab0", "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out.splitlines()[-1])["summary"]["carp"] == 3
+    assert signal.getsignal(signal.SIGTERM) is previous
 
 
 @pytest.mark.usefixtures("fake_capture")
