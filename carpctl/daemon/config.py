@@ -153,10 +153,21 @@ def _carpctl(file: Path, raw: Any) -> CarpctlSection:
         log_format=r.get(
             "log_format", str, "auto", LOG_FORMATS.__contains__, f"one of {', '.join(LOG_FORMATS)}"
         ),
-        metrics_listen=r.get("metrics_listen", str, ""),
+        metrics_listen=_listen(r, r.get("metrics_listen", str, "")),
     )
     r.done()
     return section
+
+
+def _listen(r: _Reader, text: str) -> str:
+    from carpctl.daemon.metrics import parse_listen  # imports prometheus_client: only if used
+
+    if text:
+        try:
+            parse_listen(text)
+        except ValueError as error:
+            raise r.error("metrics_listen", f"expected host:port ({error})") from None
+    return text
 
 
 def _carp(file: Path, raw: Any) -> CarpSection:

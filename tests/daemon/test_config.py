@@ -103,6 +103,11 @@ def test_an_empty_file_gives_the_defaults() -> None:
         (("preempt = true", "preempt = 1"), "carp.preempt", "bool"),
         (('backend = "embedded"', 'backend = "linux"'), "carpctl.backend", "one of auto, embedded"),
         (("log = 2", "logg = 2"), "carp.logg", "unknown key"),
+        (
+            ('log_format = "json"', 'log_format = "json"\nmetrics_listen = "::1:9723"'),
+            "carpctl.metrics_listen",
+            "brackets",
+        ),
         (("[carp]", "[carpp]"), "carpp", "unknown section"),
         (('addresses = ["203.0.113.5/24"]', "addresses = []"), "vhid[1].addresses", "non-empty"),
     ],
