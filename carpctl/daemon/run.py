@@ -110,10 +110,12 @@ class Daemon:
         return self.roles.roles
 
     async def reload(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("dry_run"):  # changes nothing: systemd need not know
+            return await reload_config(self, args)
         self.notifier.reloading()
         try:
             result = await reload_config(self, args)
-        finally:
+        finally:  # READY=1 ends the reload for systemd, applied or refused
             self.notifier.ready(format_status(await self.status({})))
         self._log.info(
             "reload",
