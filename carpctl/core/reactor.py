@@ -115,6 +115,7 @@ class ReactorCore:
         if action is Action.START:
             service.actual = Actual.RUNNING
             service.blocked_until = None if ok else now + service.rule.retry_after
+            service.stop_failed = False  # an earlier failed stop is history now
         else:
             service.actual = Actual.STOPPED if ok else Actual.UNKNOWN
             service.stop_failed = not ok

@@ -413,3 +413,21 @@ def test_adopt_can_forget_vhids_no_longer_configured() -> None:
     kept.adopt(old)
     assert kept.roles == {V1: M, V2: B}
     assert not kept.verdict("svc", 1.0).run
+
+
+def test_a_start_after_a_failed_stop_is_stopped_when_the_role_goes() -> None:
+    """Found by hypothesis: a stop that failed long ago must not block the stop
+    of a later start (the service would keep running on a node that is INIT)."""
+    rule = ServiceRule(name="s0", vhids=("2@eth0",), retry_after=7.0)
+    core = ReactorCore([rule], vhids=VHIDS)
+    first = core.next_step(0.0)
+    assert first is not None
+    core.done(first.service, first.action, False, 0.0)  # the initial stop fails
+    core.role_changed("2@eth0", Role.MASTER, 0.0)
+    start = core.next_step(0.0)
+    assert start is not None
+    assert start.action is Action.START
+    core.done("s0", Action.START, False, 0.0)  # and the start fails too
+    core.role_changed("2@eth0", Role.INIT, 0.0)
+    assert perform(core, 0.0) == [(Action.STOP, "s0")]
+    assert core.actual("s0") is Actual.STOPPED
