@@ -26,13 +26,13 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from carpctl.backends.command import BackendError
+from carpctl.statefile import write_json
 
 STATE_FILE = "kernel-demotion.json"
 LOCK_FILE = "kernel-demotion.lock"
@@ -146,20 +146,4 @@ class Journal:
             ) from None
 
     def save(self, record: Record) -> None:
-        data = (json.dumps(record.to_json(), sort_keys=True) + "\n").encode()
-        fd, temporary = tempfile.mkstemp(prefix=f".{STATE_FILE}.", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
-        directory = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        write_json(self.path, record.to_json())

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from carpctl.core.ledger import Entry, Ledger, Source
 from carpctl.daemon import logs
 from carpctl.daemon.config import Config
-from carpctl.daemon.statefile import StateFileError, read_json, write_json
 from carpctl.reactor.spec import ServiceSpec
+from carpctl.statefile import StateFileError, read_json, write_json
 
 LEDGER_FILE = "ledger.json"
 STARTUP = "startup"

@@ -238,7 +238,7 @@ def test_an_interrupted_save_leaves_the_old_record(
     def dying_replace(src: str, dst: str) -> None:
         raise Crash("killed while renaming")
 
-    monkeypatch.setattr("carpctl.backends.journal.os.replace", dying_replace)
+    monkeypatch.setattr("carpctl.statefile.os.replace", dying_replace)
     with pytest.raises(Crash):
         carpctl.reconcile(0)  # dies saving the write-ahead record: the kernel is untouched
     monkeypatch.undo()
