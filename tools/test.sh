@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # shellcheck source=tools/setup.sh
 . tools/setup.sh
-setup_debian_packages ucarp tcpdump tshark iproute2 python3-venv
+setup_debian_packages ucarp tcpdump tshark iproute2 python3-venv procps util-linux systemd
 setup_venv test
 
 .venv/bin/ruff check carpctl tests tools
