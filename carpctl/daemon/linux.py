@@ -14,17 +14,19 @@ from carpctl.io.announce import Announcer
 from carpctl.io.carp_socket import CarpSocket
 from carpctl.io.links import Links, LinkWatcher
 from carpctl.io.macvlan import VirtualMacs
+from carpctl.io.rtnl import Rtnl
 
 
 class LinuxInterfaces:
     """Addresses via netlink, announcements via AF_PACKET / ICMPv6."""
 
     def __init__(self, virtual: Sequence[VirtualAddress]) -> None:
-        self._table = AddressTable()
-        self._links = Links()
+        self._rtnl = Rtnl()  # one netlink socket for addresses, links and macvlans
+        self._table = AddressTable(self._rtnl)
+        self._links = Links(self._rtnl)
         self._virtual = [a.ip for a in virtual]
         self._announcers: dict[str, Announcer] = {}
-        self._macs = VirtualMacs()
+        self._macs = VirtualMacs(self._rtnl)
 
     def is_up(self, ifname: str) -> bool:
         try:

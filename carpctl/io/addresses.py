@@ -23,13 +23,12 @@ import errno
 import socket
 from collections.abc import Iterable
 from ipaddress import IPv4Interface, IPv6Interface
-from types import TracebackType
 
 from pyroute2.netlink import NLM_F_CREATE, NLM_F_EXCL  # type: ignore[import-untyped]
 from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_NEWADDR  # type: ignore[import-untyped]
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg  # type: ignore[import-untyped]
 
-from carpctl.io.rtnl import IPInterface, Rtnl
+from carpctl.io.rtnl import IPInterface, RtnlClient
 
 CARPCTL_PROTO = 112  # IFA_PROTO value marking carpctl's virtual addresses
 IFA_F_NODAD = 0x02
@@ -72,27 +71,8 @@ def _checked(addresses: Iterable[IPInterface]) -> list[IPInterface]:
     return result
 
 
-class AddressTable:
+class AddressTable(RtnlClient):
     """Address changes on the interfaces of one network namespace."""
-
-    def __init__(self, rtnl: Rtnl | None = None) -> None:
-        self._own_rtnl = rtnl is None
-        self.rtnl = Rtnl() if rtnl is None else rtnl
-
-    def __enter__(self) -> AddressTable:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._own_rtnl:
-            self.rtnl.close()
 
     def _index(self, ifname: str) -> int:
         return int(self.rtnl.link(ifname)["index"])

@@ -28,7 +28,7 @@ from pyroute2.netlink.rtnl import (  # type: ignore[import-untyped]
 )
 
 from carpctl.io.addresses import CARPCTL_PROTO, IFA_F_DADFAILED, IFA_F_TENTATIVE
-from carpctl.io.rtnl import IPInterface, Rtnl
+from carpctl.io.rtnl import IPInterface, RtnlClient
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -63,27 +63,8 @@ def _link_info(msg: Any) -> LinkInfo:
     )
 
 
-class Links:
+class Links(RtnlClient):
     """Queries about the interfaces of one network namespace."""
-
-    def __init__(self, rtnl: Rtnl | None = None) -> None:
-        self._own_rtnl = rtnl is None
-        self.rtnl = Rtnl() if rtnl is None else rtnl
-
-    def __enter__(self) -> Links:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._own_rtnl:
-            self.rtnl.close()
 
     def info(self, ifname: str) -> LinkInfo:
         """Raises ``OSError`` (ENODEV) when there is no such interface."""

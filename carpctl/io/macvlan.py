@@ -21,7 +21,7 @@ from pyroute2.netlink import NLM_F_CREATE, NLM_F_EXCL  # type: ignore[import-unt
 from pyroute2.netlink.rtnl import RTM_DELLINK, RTM_NEWLINK  # type: ignore[import-untyped]
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg  # type: ignore[import-untyped]
 
-from carpctl.io.rtnl import Rtnl
+from carpctl.io.rtnl import RtnlClient
 
 MACVLAN_MODE_BRIDGE = 4
 SYSCTL_ROOT = Path("/proc/sys/net/ipv4/conf")
@@ -45,14 +45,8 @@ def _set_sysctl(ifname: str, name: str, value: int) -> None:
         path.write_text(f"{value}\n")
 
 
-class VirtualMacs:
+class VirtualMacs(RtnlClient):
     """Create, raise, lower and delete the vhids' macvlan children."""
-
-    def __init__(self, rtnl: Rtnl | None = None) -> None:
-        self.rtnl = rtnl or Rtnl()
-
-    def close(self) -> None:
-        self.rtnl.close()
 
     def ensure(self, parent: str, vhid: int) -> str:
         """The child of ``parent`` for ``vhid``, created (down) if missing."""

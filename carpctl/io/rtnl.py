@@ -17,7 +17,7 @@ import socket
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface, ip_interface
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from pyroute2 import IPRSocket  # type: ignore[import-untyped]
 from pyroute2.netlink import (  # type: ignore[import-untyped]
@@ -150,3 +150,27 @@ class AddressEntry:
     interface: IPInterface
     flags: int  # IFA_F_* (IFA_FLAGS when present: it holds the bits above 0xff)
     proto: int  # IFA_PROTO: who added it (0 unspecified; kernel: 1 lo, 2 RA, 3 LL)
+
+
+class RtnlClient:
+    """A user of one netlink socket: its own (closed with it) or a borrowed one
+    (several users in one namespace can share a socket; its owner closes it)."""
+
+    def __init__(self, rtnl: Rtnl | None = None) -> None:
+        self._own_rtnl = rtnl is None
+        self.rtnl = Rtnl() if rtnl is None else rtnl
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._own_rtnl:
+            self.rtnl.close()
